@@ -1,0 +1,28 @@
+# crmperm: PGXS build, plus the two commands (make demo, make test) and make bench.
+
+MODULE_big = crmperm
+OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin.o src/errors.o
+EXTENSION = crmperm
+DATA = $(wildcard sql/crmperm--*.sql)
+PGFILEDESC = "crmperm - CRM-style permissions enforced inside PostgreSQL"
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers -Wno-clobbered
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo bench deps
+deps:
+	@test/deps.sh
+
+test:
+	@test/run.sh
+
+demo:
+	@demo/run.sh
+
+bench:
+	@test/bench/run.sh

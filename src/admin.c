@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ * admin.c
+ *		SQL-callable functions: the admin dispatcher, catalog invalidation,
+ *		and the introspection functions answered from the decision cache.
+ *
+ * Every public admin function (crmperm.grant, crmperm.manage_table, ...) is
+ * this one C entry point.  It is not SECURITY DEFINER, so it sees the real
+ * caller: it checks that the caller may call the function, records the
+ * caller, and runs the implementation crmperm._<name> (PL/pgSQL, SECURITY
+ * DEFINER, not executable by PUBLIC) with the same arguments, through fmgr
+ * (no EXECUTE check: the check made here is the one that counts).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "crmperm.h"
+
+PG_FUNCTION_INFO_V1(crmperm_admin_dispatch);
+PG_FUNCTION_INFO_V1(crmperm_caller);
+PG_FUNCTION_INFO_V1(crmperm_invalidate);
+PG_FUNCTION_INFO_V1(crmperm_check);
+PG_FUNCTION_INFO_V1(crmperm_user_id);
+PG_FUNCTION_INFO_V1(crmperm_team_ids);
+PG_FUNCTION_INFO_V1(crmperm_department_ids);
+PG_FUNCTION_INFO_V1(crmperm_tenant_id);
+
+/* Who may call what. */
+typedef enum CrmAdminRight
+{
+	RIGHT_SUPERUSER,			/* superusers only */
+	RIGHT_SYSTEM,				/* a system permission */
+	RIGHT_SELF_OR_SYSTEM,		/* about oneself, or a system permission */
+	RIGHT_ANYONE
+} CrmAdminRight;
+
+typedef struct CrmAdminFunction
+{
+	const char *name;
+	CrmAdminRight right;
+	int			permission;		/* for RIGHT_SYSTEM and RIGHT_SELF_OR_SYSTEM */
+} CrmAdminFunction;
+
+static const CrmAdminFunction admin_functions[] = {
+	{"set_super_admin", RIGHT_SUPERUSER, 0},
+	{"explain_access", RIGHT_SELF_OR_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS},
+	{"whoami", RIGHT_ANYONE, 0},
+};
+
+/* Cached in fn_extra: the implementation and who may call it. */
+typedef struct DispatchInfo
+{
+	FmgrInfo	impl;
+	char		name[NAMEDATALEN];
+	CrmAdminRight right;
+	int			permission;
+} DispatchInfo;
+
+static Oid	admin_caller = InvalidOid;
+
+static const char *
+system_permission_name(int bit)
+{
+	switch (bit)
+	{
+		case CRM_SYS_MANAGE_PERMISSIONS:
+			return "manage_permissions";
+		case CRM_SYS_MANAGE_TOKENS:
+			return "manage_tokens";
+		case CRM_SYS_VIEW_AUDIT:
+			return "view_audit";
+		case CRM_SYS_EXPORT:
+			return "export";
+		case CRM_SYS_BULK:
+			return "bulk";
+	}
+	elog(ERROR, "unexpected crmperm system permission bit %d", bit);
+	return NULL;
+}
+
+static DispatchInfo *
+dispatch_info(FunctionCallInfo fcinfo)
+{
+	DispatchInfo *info = fcinfo->flinfo->fn_extra;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	char		implname[NAMEDATALEN];
+	Oid			imploid;
+
+	if (info)
+		return info;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+
+	info = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DispatchInfo));
+	strlcpy(info->name, NameStr(proc->proname), NAMEDATALEN);
+	info->right = RIGHT_SYSTEM;
+	info->permission = CRM_SYS_MANAGE_PERMISSIONS;
+	for (int i = 0; i < lengthof(admin_functions); i++)
+		if (strcmp(admin_functions[i].name, info->name) == 0)
+		{
+			info->right = admin_functions[i].right;
+			info->permission = admin_functions[i].permission;
+		}
+
+	snprintf(implname, sizeof(implname), "_%s", info->name);
+	imploid = LookupFuncName(list_make2(makeString(get_namespace_name(proc->pronamespace)),
+										makeString(implname)),
+							 proc->pronargs, proc->proargtypes.values, false);
+	ReleaseSysCache(tup);
+
+	fmgr_info_cxt(imploid, &info->impl, fcinfo->flinfo->fn_mcxt);
+	fcinfo->flinfo->fn_extra = info;
+	return info;
+}
+
+static bool
+has_system_permission(Oid roleid, int permission)
+{
+	const CrmPrincipal *p;
+
+	if (superuser_arg(roleid))
+		return true;
+	/* the permission comes from grants even where no table is managed yet */
+	crm_extension_active();
+	p = crm_principal(roleid);
+	return p != NULL && (p->system & permission) != 0;
+}
+
+static void
+check_right(DispatchInfo *info, FunctionCallInfo fcinfo, Oid caller)
+{
+	switch (info->right)
+	{
+		case RIGHT_ANYONE:
+			return;
+		case RIGHT_SUPERUSER:
+			if (superuser_arg(caller))
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: only a superuser may call crmperm.%s()", info->name)));
+			break;
+		case RIGHT_SELF_OR_SYSTEM:
+			if (!PG_ARGISNULL(0) && PG_GETARG_OID(0) == caller)
+				return;
+			/* FALLTHROUGH */
+		case RIGHT_SYSTEM:
+			if (has_system_permission(caller, info->permission))
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: role \"%s\" lacks \"%s\"",
+							GetUserNameFromId(caller, false),
+							system_permission_name(info->permission)),
+					 errdetail("crmperm.%s() needs the system permission %s.", info->name,
+							   system_permission_name(info->permission)),
+					 errhint("Ask a superuser or a holder of %s to grant it with crmperm.grant_system().",
+							 system_permission_name(info->permission))));
+	}
+}
+
+Datum
+crmperm_admin_dispatch(PG_FUNCTION_ARGS)
+{
+	DispatchInfo *info = dispatch_info(fcinfo);
+	Oid			caller = GetUserId();
+	Oid			save_caller = admin_caller;
+	FmgrInfo   *save_flinfo = fcinfo->flinfo;
+	Datum		result;
+
+	check_right(info, fcinfo, caller);
+
+	admin_caller = caller;
+	PG_TRY();
+	{
+		/* Same arguments, same result set machinery: only the function differs. */
+		fcinfo->flinfo = &info->impl;
+		result = FunctionCallInvoke(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		fcinfo->flinfo = save_flinfo;
+		admin_caller = save_caller;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* The role that called the admin function being run (or the current role). */
+Datum
+crmperm_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(OidIsValid(admin_caller) ? admin_caller : GetUserId());
+}
+
+/*
+ * Trigger on crmperm's catalog tables: invalidate the relcache of every
+ * managed table (cached plans hold policies built from the catalog), of the
+ * catalog table itself (every backend's decision cache watches it), and, for
+ * a row of crmperm.resources, of the table the row names.  Transactional:
+ * this backend sees it at the next command, others at commit, hot standbys
+ * on replay; a rollback undoes it.
+ */
+Datum
+crmperm_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	ListCell   *lc;
+	List	   *relids;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crmperm._invalidate() must be called as a trigger")));
+
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	{
+		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+		int			attno = 0;
+		HeapTuple	tuples[2] = {trigdata->tg_trigtuple, trigdata->tg_newtuple};
+
+		for (int i = 0; i < desc->natts; i++)
+			if (namestrcmp(&TupleDescAttr(desc, i)->attname, "tbl") == 0)
+				attno = i + 1;
+
+		for (int i = 0; i < 2; i++)
+		{
+			bool		isnull;
+			Datum		relid;
+
+			if (tuples[i] == NULL || attno <= 0)
+				continue;
+			relid = heap_getattr(tuples[i], attno, desc, &isnull);
+			if (!isnull && SearchSysCacheExists1(RELOID, relid))
+				CacheInvalidateRelcacheByRelid(DatumGetObjectId(relid));
+		}
+		return PointerGetDatum(NULL);
+	}
+
+	crm_extension_active();
+	relids = crm_managed_relids();
+	foreach(lc, relids)
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(lfirst_oid(lc))))
+			CacheInvalidateRelcacheByRelid(lfirst_oid(lc));
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * crmperm.check('leads.update'): may the current role do this now?  Also
+ * takes a bare system permission ('export').  For apps building UIs: it
+ * answers from the same decisions the executor enforces.
+ */
+Datum
+crmperm_check(PG_FUNCTION_ARGS)
+{
+	char	   *scope;
+	char	   *dot;
+	Oid			roleid = GetUserId();
+	const CrmRelation *rel;
+	CrmDecision d;
+	static const int actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
+	static const int systems[] = {CRM_SYS_EXPORT, CRM_SYS_BULK, CRM_SYS_MANAGE_PERMISSIONS,
+	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("scope must not be null")));
+	scope = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	crm_extension_active();
+
+	dot = strchr(scope, '.');
+	if (dot == NULL)
+	{
+		for (int i = 0; i < lengthof(systems); i++)
+			if (strcmp(scope, system_permission_name(systems[i])) == 0)
+				PG_RETURN_BOOL(has_system_permission(roleid, systems[i]));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scope \"%s\"", scope),
+				 errhint("A scope is resource.action, such as leads.update, or a system permission.")));
+	}
+	*dot = '\0';
+	rel = crm_relation_by_resource(scope);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("resource \"%s\" does not exist", scope)));
+	if (!crm_decide(roleid, rel->relid, &d))
+		PG_RETURN_BOOL(false);
+	for (int i = 0; i < lengthof(actions); i++)
+		if (strcmp(dot + 1, crm_action_name(actions[i])) == 0)
+			PG_RETURN_BOOL(crm_action_allowed(&d, actions[i]));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown action \"%s\"", dot + 1),
+			 errhint("Actions are read, create, update and delete.")));
+	PG_RETURN_NULL();
+}
+
+/* The current principal's attributes, for scope predicates and apps. */
+static const CrmPrincipal *
+current_principal(void)
+{
+	crm_extension_active();
+	return crm_principal(GetUserId());
+}
+
+static Datum
+text_list_datum(List *values)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(values), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, values)
+		elems[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+Datum
+crmperm_user_id(PG_FUNCTION_ARGS)
+{
+	const CrmPrincipal *p = current_principal();
+
+	if (p == NULL || p->user_id == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(p->user_id));
+}
+
+Datum
+crmperm_tenant_id(PG_FUNCTION_ARGS)
+{
+	const CrmPrincipal *p = current_principal();
+
+	if (p == NULL || p->tenant_id == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(p->tenant_id));
+}
+
+Datum
+crmperm_team_ids(PG_FUNCTION_ARGS)
+{
+	const CrmPrincipal *p = current_principal();
+
+	if (p == NULL)
+		PG_RETURN_NULL();
+	return text_list_datum(p->team_ids);
+}
+
+Datum
+crmperm_department_ids(PG_FUNCTION_ARGS)
+{
+	const CrmPrincipal *p = current_principal();
+
+	if (p == NULL)
+		PG_RETURN_NULL();
+	return text_list_datum(p->department_ids);
+}

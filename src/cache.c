@@ -1,0 +1,604 @@
+/*-------------------------------------------------------------------------
+ * cache.c
+ *		The per-backend decision cache: managed tables, principals and their
+ *		grants, read from crmperm's catalog and kept until it changes.
+ *
+ * Everything lives in one memory context, CrmCacheContext.  Invalidation
+ * callbacks (relcache: a managed table or a crmperm catalog table changed;
+ * syscache: a role or a role membership changed) only bump a counter; the
+ * next lookup sees the counter moved, resets the context and reloads lazily.
+ * So no callback frees memory under a caller's feet, and a lookup that loads
+ * (which takes locks, which can process invalidations) is never reset in the
+ * middle.
+ *
+ * The catalog is read through SPI, as the bootstrap superuser, with
+ * crm_cache_loading set: crmperm's hooks stand aside for those queries.  The
+ * queries call SQL functions with a fixed search_path, so the session's
+ * search_path changes nothing.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/syscache.h"
+
+#include "crmperm.h"
+
+/* Grants of one role on one managed table. */
+typedef struct CrmGrantKey
+{
+	Oid			roleid;
+	Oid			relid;			/* the managed table (toprelid) */
+} CrmGrantKey;
+
+typedef struct CrmGrant
+{
+	CrmGrantKey key;
+	int			actions;
+	int			all_scope;		/* actions granted with scope "all" */
+	List	   *scopes[CRM_NACTIONS];	/* other scope names */
+} CrmGrant;
+
+bool		crm_cache_loading = false;
+
+static MemoryContext CrmCacheContext = NULL;
+static uint64 inval_count = 1;	/* bumped by callbacks */
+static uint64 built_at = 0;		/* inval_count the cache was built at */
+static bool ext_present = false;
+static List *watched = NIL;		/* OIDs of crmperm's own tables */
+static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
+static HTAB *principal_hash = NULL; /* roleid -> CrmPrincipal */
+static HTAB *grant_hash = NULL; /* (roleid, relid) -> CrmGrant */
+
+static void
+crm_relcache_callback(Datum arg, Oid relid)
+{
+	if (built_at != inval_count)
+		return;					/* already stale */
+	if (!OidIsValid(relid) || !ext_present ||
+		list_member_oid(watched, relid) ||
+		(rel_hash && hash_search(rel_hash, &relid, HASH_FIND, NULL)))
+		inval_count++;
+}
+
+static void
+crm_role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	/*
+	 * A role's attributes or memberships changed: what it inherits may have
+	 * changed, and cached plans hold policies built for it.
+	 */
+	if (ext_present && rel_hash && hash_get_num_entries(rel_hash) > 0)
+		ResetPlanCache();
+	inval_count++;
+}
+
+void
+crm_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(crm_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, crm_role_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, crm_role_callback, (Datum) 0);
+}
+
+/*
+ * Run one catalog query as the bootstrap superuser with crmperm's hooks
+ * standing aside.  The caller has done SPI_connect().
+ */
+static void
+crm_spi_query(const char *sql, Oid arg)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		save_loading = crm_cache_loading;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(arg)};
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	crm_cache_loading = true;
+	PG_TRY();
+	{
+		int			rc;
+
+		rc = SPI_execute_with_args(sql, OidIsValid(arg) ? 1 : 0, argtypes,
+								   values, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "crmperm catalog query failed: %s", SPI_result_code_string(rc));
+	}
+	PG_FINALLY();
+	{
+		crm_cache_loading = save_loading;
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
+static char *
+spi_text(HeapTuple tup, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? NULL : MemoryContextStrdup(CrmCacheContext, TextDatumGetCString(d));
+}
+
+static void
+spi_name(HeapTuple tup, int col, NameData *dst)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, col, &isnull);
+
+	if (isnull)
+		NameStr(*dst)[0] = '\0';
+	else
+		namestrcpy(dst, NameStr(*DatumGetName(d)));
+}
+
+static List *
+spi_text_array(HeapTuple tup, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+	MemoryContext old;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	old = MemoryContextSwitchTo(CrmCacheContext);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			result = lappend(result, TextDatumGetCString(elems[i]));
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+static void
+load_relations(void)
+{
+	MemoryContext old;
+
+	SPI_connect();
+	crm_spi_query("SELECT c.oid FROM pg_catalog.pg_class c"
+				  " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+				  " WHERE n.nspname OPERATOR(pg_catalog.=) 'crmperm'"
+				  " AND c.relkind OPERATOR(pg_catalog.=) 'r'", InvalidOid);
+	old = MemoryContextSwitchTo(CrmCacheContext);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		watched = lappend_oid(watched,
+							  DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	MemoryContextSwitchTo(old);
+
+	crm_spi_query("SELECT relid, resource, relowner, sensitive, owner_column, team_column,"
+				  " department_column, tenant_column, (SELECT r.tbl::pg_catalog.oid"
+				  " FROM crmperm.resources r WHERE r.resource OPERATOR(pg_catalog.=) m.resource)"
+				  " FROM crmperm._managed_relations() m", InvalidOid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		CrmRelation *rel;
+		char	   *resource = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+
+		rel = hash_search(rel_hash, &relid, HASH_ENTER, NULL);
+		strlcpy(rel->resource, resource, NAMEDATALEN);
+		rel->relowner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		rel->sensitive = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		spi_name(tup, 5, &rel->owner_column);
+		spi_name(tup, 6, &rel->team_column);
+		spi_name(tup, 7, &rel->department_column);
+		spi_name(tup, 8, &rel->tenant_column);
+		rel->toprelid = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+	}
+	SPI_finish();
+}
+
+/* Make the cache current: reset and reload the managed tables if stale. */
+static void
+cache_ensure(void)
+{
+	HASHCTL		ctl;
+	Oid			extoid;
+
+	if (built_at == inval_count)
+		return;
+
+	if (CrmCacheContext == NULL)
+		CrmCacheContext = AllocSetContextCreate(CacheMemoryContext, "crmperm cache",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(CrmCacheContext);
+	watched = NIL;
+	rel_hash = principal_hash = grant_hash = NULL;
+	built_at = inval_count;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.hcxt = CrmCacheContext;
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(CrmRelation);
+	rel_hash = hash_create("crmperm relations", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(CrmPrincipal);
+	principal_hash = hash_create("crmperm principals", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(CrmGrantKey);
+	ctl.entrysize = sizeof(CrmGrant);
+	grant_hash = hash_create("crmperm grants", 256, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	/*
+	 * While CREATE / ALTER EXTENSION crmperm runs its script, the catalog is
+	 * incomplete: stand aside, and start over when it is done.
+	 */
+	extoid = get_extension_oid("crmperm", true);
+	if (creating_extension && CurrentExtensionObject == extoid)
+	{
+		inval_count++;
+		extoid = InvalidOid;
+	}
+	ext_present = OidIsValid(extoid);
+	if (!ext_present)
+		return;
+
+	PG_TRY();
+	{
+		load_relations();
+	}
+	PG_CATCH();
+	{
+		/* Half-loaded: make sure the next lookup starts over. */
+		inval_count++;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Does this database manage anything?  False while crmperm reads its own
+ * catalog, outside a transaction, and where the extension is not installed:
+ * then every hook stands aside.
+ */
+bool
+crm_extension_active(void)
+{
+	if (crm_cache_loading || !IsTransactionState())
+		return false;
+	cache_ensure();
+	return ext_present && hash_get_num_entries(rel_hash) > 0;
+}
+
+/*
+ * The lookups below never reset the cache: a hook calls
+ * crm_extension_active() once when it starts, and the pointers it gets from
+ * then on stay valid until it returns.  (Loading a principal can process
+ * invalidations; they only take effect at the next crm_extension_active().)
+ */
+static inline bool
+cache_ready(void)
+{
+	return ext_present && rel_hash != NULL && !crm_cache_loading;
+}
+
+/* The managed table (or partition of one) with this OID, or NULL. */
+const CrmRelation *
+crm_relation(Oid relid)
+{
+	if (!cache_ready())
+		return NULL;
+	return hash_search(rel_hash, &relid, HASH_FIND, NULL);
+}
+
+const CrmRelation *
+crm_relation_by_resource(const char *resource)
+{
+	HASH_SEQ_STATUS status;
+	CrmRelation *rel;
+
+	if (!cache_ready())
+		return NULL;
+	hash_seq_init(&status, rel_hash);
+	while ((rel = hash_seq_search(&status)) != NULL)
+	{
+		if (rel->relid == rel->toprelid && strcmp(rel->resource, resource) == 0)
+		{
+			hash_seq_term(&status);
+			return rel;
+		}
+	}
+	return NULL;
+}
+
+List *
+crm_managed_relids(void)
+{
+	HASH_SEQ_STATUS status;
+	CrmRelation *rel;
+	List	   *result = NIL;
+
+	if (!cache_ready())
+		return NIL;
+	hash_seq_init(&status, rel_hash);
+	while ((rel = hash_seq_search(&status)) != NULL)
+		result = lappend_oid(result, rel->relid);
+	return result;
+}
+
+static int
+action_bit(const char *name)
+{
+	if (strcmp(name, "read") == 0)
+		return CRM_READ;
+	if (strcmp(name, "create") == 0)
+		return CRM_CREATE;
+	if (strcmp(name, "update") == 0)
+		return CRM_UPDATE;
+	if (strcmp(name, "delete") == 0)
+		return CRM_DELETE;
+	elog(ERROR, "unexpected crmperm action \"%s\"", name);
+	return 0;
+}
+
+static int
+system_bit(const char *name)
+{
+	if (strcmp(name, "export") == 0)
+		return CRM_SYS_EXPORT;
+	if (strcmp(name, "bulk") == 0)
+		return CRM_SYS_BULK;
+	if (strcmp(name, "manage_permissions") == 0)
+		return CRM_SYS_MANAGE_PERMISSIONS;
+	if (strcmp(name, "manage_tokens") == 0)
+		return CRM_SYS_MANAGE_TOKENS;
+	if (strcmp(name, "view_audit") == 0)
+		return CRM_SYS_VIEW_AUDIT;
+	elog(ERROR, "unexpected crmperm system permission \"%s\"", name);
+	return 0;
+}
+
+int
+crm_action_index(int action)
+{
+	switch (action)
+	{
+		case CRM_READ:
+			return 0;
+		case CRM_CREATE:
+			return 1;
+		case CRM_UPDATE:
+			return 2;
+		case CRM_DELETE:
+			return 3;
+	}
+	elog(ERROR, "unexpected crmperm action bit %d", action);
+	return 0;
+}
+
+/* Read one role's grants and attributes into the cache. */
+static CrmPrincipal *
+load_principal(Oid roleid)
+{
+	CrmPrincipal p;
+	CrmPrincipal *entry;
+	List	   *grants = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+
+	memset(&p, 0, sizeof(p));
+	p.roleid = roleid;
+	p.superuser = superuser_arg(roleid);
+	p.expires = DT_NOEND;
+
+	SPI_connect();
+	crm_spi_query("SELECT kind, relid, name, scope, valid_until"
+				  " FROM crmperm._principal_rules($1)", roleid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char		kind = DatumGetChar(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *name = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+		Datum		until = SPI_getbinval(tup, desc, 5, &isnull);
+
+		if (!isnull && DatumGetTimestampTz(until) < p.expires)
+			p.expires = DatumGetTimestampTz(until);
+
+		if (kind == 's')
+			p.system |= system_bit(name);
+		else
+		{
+			CrmGrantKey key;
+			CrmGrant   *g;
+			bool		found;
+			int			bit = action_bit(name);
+			char	   *scope = spi_text(tup, 4);
+
+			key.roleid = roleid;
+			key.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+			g = hash_search(grant_hash, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				memset(((char *) g) + sizeof(key), 0, sizeof(CrmGrant) - sizeof(key));
+				grants = lappend(grants, g);
+			}
+			g->actions |= bit;
+			if (strcmp(scope, "all") == 0)
+				g->all_scope |= bit;
+			else
+			{
+				old = MemoryContextSwitchTo(CrmCacheContext);
+				g->scopes[crm_action_index(bit)] =
+					list_append_unique(g->scopes[crm_action_index(bit)], makeString(scope));
+				MemoryContextSwitchTo(old);
+			}
+		}
+	}
+
+	/* "all" is the widest scope: with it, the others do not matter. */
+	foreach(lc, grants)
+	{
+		CrmGrant   *g = lfirst(lc);
+
+		for (int i = 0; i < CRM_NACTIONS; i++)
+			if (g->all_scope & (1 << i))
+				g->scopes[i] = NIL;
+	}
+	list_free(grants);
+
+	crm_spi_query("SELECT user_id, team_ids, department_ids, tenant_id, super_admin"
+				  " FROM crmperm._principal_attributes($1)", roleid);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		bool		isnull;
+
+		p.user_id = spi_text(tup, 1);
+		p.team_ids = spi_text_array(tup, 2);
+		p.department_ids = spi_text_array(tup, 3);
+		p.tenant_id = spi_text(tup, 4);
+		p.super_admin = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 5, &isnull));
+	}
+	SPI_finish();
+
+	entry = hash_search(principal_hash, &roleid, HASH_ENTER, NULL);
+	memcpy(entry, &p, sizeof(p));
+	return entry;
+}
+
+/* Forget one role's principal entry and grants. */
+static void
+forget_principal(Oid roleid)
+{
+	HASH_SEQ_STATUS status;
+	CrmGrant   *g;
+
+	hash_search(principal_hash, &roleid, HASH_REMOVE, NULL);
+	hash_seq_init(&status, grant_hash);
+	while ((g = hash_seq_search(&status)) != NULL)
+		if (g->key.roleid == roleid)
+			hash_search(grant_hash, &g->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * The cached principal for a role, loading it on first use.  An assignment
+ * whose valid_until has passed stops counting at that moment: the role is
+ * reloaded, cached plans are replanned, and other roles are reloaded at the
+ * next statement.
+ */
+const CrmPrincipal *
+crm_principal(Oid roleid)
+{
+	CrmPrincipal *p;
+
+	if (!cache_ready())
+		return NULL;
+	p = hash_search(principal_hash, &roleid, HASH_FIND, NULL);
+	if (p && p->expires <= GetCurrentStatementStartTimestamp())
+	{
+		forget_principal(roleid);
+		inval_count++;
+		ResetPlanCache();
+		p = NULL;
+	}
+	if (p == NULL)
+	{
+		PG_TRY();
+		{
+			p = load_principal(roleid);
+		}
+		PG_CATCH();
+		{
+			inval_count++;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return p;
+}
+
+/*
+ * What a role may do on a relation: false if crmperm does not manage it.
+ * The decision is a copy: it stays valid whatever the cache does next,
+ * except for the scope lists, which live until the next lookup.
+ */
+bool
+crm_decide(Oid roleid, Oid relid, CrmDecision *d)
+{
+	const CrmPrincipal *p;
+	const CrmRelation *rel;
+	CrmGrantKey key;
+	CrmGrant   *g;
+
+	if (crm_relation(relid) == NULL)
+		return false;
+	/* may reset the cache (an assignment expired): look rel up after it */
+	p = crm_principal(roleid);
+	rel = hash_search(rel_hash, &relid, HASH_FIND, NULL);
+	if (rel == NULL)
+		return false;
+
+	memset(d, 0, sizeof(*d));
+	d->relid = relid;
+	d->toprelid = rel->toprelid;
+	strlcpy(d->resource, rel->resource, NAMEDATALEN);
+	d->system = p->system;
+	d->sensitive = rel->sensitive;
+	if (p->superuser)
+		d->exemption = CRM_EXEMPT_SUPERUSER;
+	else if (p->super_admin)
+		d->exemption = CRM_EXEMPT_SUPER_ADMIN;
+	else if (roleid == rel->relowner)
+		d->exemption = CRM_EXEMPT_OWNER;
+
+	key.roleid = roleid;
+	key.relid = rel->toprelid;
+	g = hash_search(grant_hash, &key, HASH_FIND, NULL);
+	if (g)
+	{
+		d->actions = g->actions;
+		for (int i = 0; i < CRM_NACTIONS; i++)
+			d->scopes[i] = g->scopes[i];
+	}
+	return true;
+}
+
+/*
+ * May the decided role do this action?  Exempt roles may do anything, except
+ * that nobody but a super admin (or superuser) writes to a sensitive table,
+ * table owners included.
+ */
+bool
+crm_action_allowed(const CrmDecision *d, int action)
+{
+	if (d->exemption == CRM_EXEMPT_SUPERUSER || d->exemption == CRM_EXEMPT_SUPER_ADMIN)
+		return true;
+	if (d->sensitive && action != CRM_READ)
+		return false;
+	if (d->exemption == CRM_EXEMPT_OWNER)
+		return true;
+	return (d->actions & action) != 0;
+}

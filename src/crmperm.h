@@ -1,0 +1,113 @@
+/*-------------------------------------------------------------------------
+ * crmperm.h
+ *		Shared declarations of crmperm, one section per source file.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRMPERM_H
+#define CRMPERM_H
+
+#include "postgres.h"
+
+#include "nodes/parsenodes.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+/* Actions on a managed table, as bits. */
+#define CRM_READ	0x01
+#define CRM_CREATE	0x02
+#define CRM_UPDATE	0x04
+#define CRM_DELETE	0x08
+#define CRM_NACTIONS 4
+
+/* System permissions, as bits. */
+#define CRM_SYS_EXPORT				0x01
+#define CRM_SYS_BULK				0x02
+#define CRM_SYS_MANAGE_PERMISSIONS	0x04
+#define CRM_SYS_MANAGE_TOKENS		0x08
+#define CRM_SYS_VIEW_AUDIT			0x10
+
+/* ---- cache.c: the catalog, read once per invalidation, and decisions ---- */
+
+/* A managed table (or a partition / child of one). */
+typedef struct CrmRelation
+{
+	Oid			relid;			/* hash key */
+	Oid			toprelid;		/* the managed table itself */
+	Oid			relowner;
+	bool		sensitive;
+	char		resource[NAMEDATALEN];
+	NameData	owner_column;	/* empty when not set */
+	NameData	team_column;
+	NameData	department_column;
+	NameData	tenant_column;
+} CrmRelation;
+
+/* Why a role is not governed by crmperm on a table (CRM_GOVERNED if it is). */
+typedef enum CrmExemption
+{
+	CRM_GOVERNED = 0,
+	CRM_EXEMPT_SUPERUSER,
+	CRM_EXEMPT_SUPER_ADMIN,
+	CRM_EXEMPT_OWNER
+} CrmExemption;
+
+/* Everything crmperm decides for a role on one table. */
+typedef struct CrmDecision
+{
+	Oid			relid;			/* the relation decided on */
+	Oid			toprelid;		/* its managed table */
+	char		resource[NAMEDATALEN];
+	int			system;			/* the role's CRM_SYS_* bits */
+	CrmExemption exemption;
+	bool		sensitive;		/* writes only for super admins */
+	int			actions;		/* CRM_READ | ... granted (before exemption) */
+	List	   *scopes[CRM_NACTIONS];	/* scope names (String nodes) per
+										 * action, by crm_action_index(); NIL
+										 * when "all" is among them */
+} CrmDecision;
+
+/* The attributes of a principal. */
+typedef struct CrmPrincipal
+{
+	Oid			roleid;			/* hash key */
+	bool		superuser;
+	bool		super_admin;
+	int			system;			/* CRM_SYS_* bits */
+	char	   *user_id;		/* NULL when not set */
+	List	   *team_ids;		/* of char * */
+	List	   *department_ids; /* of char * */
+	char	   *tenant_id;		/* NULL when not set */
+	TimestampTz expires;		/* the soonest valid_until among the
+								 * assignments that counted (DT_NOEND: none) */
+} CrmPrincipal;
+
+extern bool crm_cache_loading;
+
+extern void crm_cache_init(void);
+extern bool crm_extension_active(void);
+extern const CrmRelation *crm_relation(Oid relid);
+extern const CrmRelation *crm_relation_by_resource(const char *resource);
+extern const CrmPrincipal *crm_principal(Oid roleid);
+extern bool crm_decide(Oid roleid, Oid relid, CrmDecision *d);
+extern bool crm_action_allowed(const CrmDecision *d, int action);
+extern int	crm_action_index(int action);
+extern List *crm_managed_relids(void);
+
+/* ---- crud.c: executor permission checks, TRUNCATE ---- */
+extern bool crm_in_copy_to;
+extern void crm_crud_init(void);
+extern const char *crm_action_name(int action);
+
+/* ---- scopes.c: row security policies ---- */
+extern void crm_scopes_init(void);
+
+/* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
+extern void crm_utility_init(void);
+
+/* ---- errors.c: the one place denial messages are built ---- */
+extern void crm_deny_action(Oid roleid, const CrmDecision *d, int action);
+extern void crm_deny_truncate_scope(Oid roleid, const CrmDecision *d);
+extern void crm_deny_system(Oid roleid, const char *permission, const char *needed_for);
+extern char *crm_granted_list(const CrmDecision *d);
+
+#endif							/* CRMPERM_H */

@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ * crud.c
+ *		Per-table CRUD, checked when the executor starts (cached plans
+ *		included), and TRUNCATE through the object access hook.
+ *
+ * ExecutorCheckPerms_hook gets the flat range table of the whole statement:
+ * views, sublinks, CTEs and row security sublinks included.  Core ignores a
+ * false return, so a denial is raised here.  With ereport_on_violation false
+ * (an internal foreign key probe) the hook only answers.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+
+#include "crmperm.h"
+
+bool		crm_in_copy_to = false;
+
+static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
+static object_access_hook_type prev_object_access = NULL;
+
+/* Checked in this order, so a write is named before the read it implies. */
+static const int action_order[] = {CRM_CREATE, CRM_UPDATE, CRM_DELETE, CRM_READ};
+
+const char *
+crm_action_name(int action)
+{
+	switch (action)
+	{
+		case CRM_READ:
+			return "read";
+		case CRM_CREATE:
+			return "create";
+		case CRM_UPDATE:
+			return "update";
+		case CRM_DELETE:
+			return "delete";
+	}
+	elog(ERROR, "unexpected crmperm action bit %d", action);
+	return NULL;
+}
+
+/*
+ * The actions a range table entry needs, from PostgreSQL's own required
+ * permissions: SELECT (any column read, WHERE and RETURNING included) is
+ * read, INSERT create, UPDATE update (SELECT ... FOR UPDATE/SHARE too, as in
+ * PostgreSQL), DELETE delete.  MERGE carries the union of its actions.
+ */
+static int
+required_actions(RangeTblEntry *rte)
+{
+	int			actions = 0;
+
+	if (rte->requiredPerms & ACL_SELECT)
+		actions |= CRM_READ;
+	if (rte->requiredPerms & ACL_INSERT)
+		actions |= CRM_CREATE;
+	if (rte->requiredPerms & ACL_UPDATE)
+		actions |= CRM_UPDATE;
+	if (rte->requiredPerms & ACL_DELETE)
+		actions |= CRM_DELETE;
+	return actions;
+}
+
+static bool
+crm_check_perms(List *rangeTable, bool ereport_on_violation)
+{
+	ListCell   *lc;
+
+	if (prev_check_perms && !prev_check_perms(rangeTable, ereport_on_violation))
+		return false;
+
+	/* A parallel worker runs the leader's range table: checked there. */
+	if (IsParallelWorker() || !crm_extension_active())
+		return true;
+
+	foreach(lc, rangeTable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		Oid			roleid;
+		int			needed;
+		CrmDecision d;
+
+		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+			continue;
+		roleid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+		if (!crm_decide(roleid, rte->relid, &d))
+			continue;
+
+		needed = required_actions(rte);
+		for (int i = 0; i < lengthof(action_order); i++)
+		{
+			int			action = action_order[i];
+
+			if ((needed & action) && !crm_action_allowed(&d, action))
+			{
+				if (!ereport_on_violation)
+					return false;
+				crm_deny_action(roleid, &d, action);
+			}
+		}
+
+		if (crm_in_copy_to && (needed & CRM_READ) && d.exemption == CRM_GOVERNED &&
+			!(d.system & CRM_SYS_EXPORT))
+		{
+			if (!ereport_on_violation)
+				return false;
+			crm_deny_system(roleid, "export", "COPY ... TO");
+		}
+	}
+	return true;
+}
+
+/*
+ * TRUNCATE removes every row at once, past row security: it needs delete
+ * with scope all and the system permission bulk.  Called for every relation
+ * truncated, partitions and CASCADE targets included.
+ */
+static void
+crm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				  int subId, void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+
+	if (access == OAT_TRUNCATE && classId == RelationRelationId)
+	{
+		Oid			roleid = GetUserId();
+		CrmDecision d;
+
+		if (!crm_extension_active() || !crm_decide(roleid, objectId, &d))
+			return;
+		if (!crm_action_allowed(&d, CRM_DELETE))
+			crm_deny_action(roleid, &d, CRM_DELETE);
+		if (d.exemption != CRM_GOVERNED)
+			return;
+		if (d.scopes[crm_action_index(CRM_DELETE)] != NIL)
+			crm_deny_truncate_scope(roleid, &d);
+		if (!(d.system & CRM_SYS_BULK))
+			crm_deny_system(roleid, "bulk", "TRUNCATE");
+	}
+}
+
+void
+crm_crud_init(void)
+{
+	prev_check_perms = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = crm_check_perms;
+	prev_object_access = object_access_hook;
+	object_access_hook = crm_object_access;
+}

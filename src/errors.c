@@ -1,0 +1,95 @@
+/*-------------------------------------------------------------------------
+ * errors.c
+ *		The one place where denials are worded, so that every path (CRUD,
+ *		TRUNCATE, COPY, and later fields, scopes and tokens) names the
+ *		principal and the exact missing permission the same way.
+ *
+ * Messages never carry a value from a row.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/value.h"
+#include "utils/acl.h"
+
+#include "crmperm.h"
+
+static const int listed_actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
+
+/* "read, create (owned)" or "nothing": what a decision grants. */
+char *
+crm_granted_list(const CrmDecision *d)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < lengthof(listed_actions); i++)
+	{
+		int			action = listed_actions[i];
+		List	   *scopes = d->scopes[crm_action_index(action)];
+		ListCell   *lc;
+
+		if (!(d->actions & action))
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, crm_action_name(action));
+		if (scopes != NIL)
+		{
+			appendStringInfoString(&buf, " (");
+			foreach(lc, scopes)
+				appendStringInfo(&buf, "%s%s", lc == list_head(scopes) ? "" : " or ",
+								 strVal(lfirst(lc)));
+			appendStringInfoChar(&buf, ')');
+		}
+	}
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "nothing");
+	return buf.data;
+}
+
+void
+crm_deny_action(Oid roleid, const CrmDecision *d, int action)
+{
+	const char *rolename = GetUserNameFromId(roleid, false);
+
+	if (d->sensitive && action != CRM_READ)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: role \"%s\" lacks \"%s.%s\"",
+						rolename, d->resource, crm_action_name(action)),
+				 errdetail("Resource \"%s\" is sensitive: only super admins may create, update or delete its rows.",
+						   d->resource)));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\"",
+					rolename, d->resource, crm_action_name(action)),
+			 errdetail("Granted on %s: %s.", d->resource, crm_granted_list(d)),
+			 errhint("Grant it with crmperm.grant(), or add it to the token's scopes.")));
+}
+
+void
+crm_deny_truncate_scope(Oid roleid, const CrmDecision *d)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.delete\" with scope \"all\"",
+					GetUserNameFromId(roleid, false), d->resource),
+			 errdetail("TRUNCATE removes every row. Granted on %s: %s.",
+					   d->resource, crm_granted_list(d)),
+			 errhint("Grant it with crmperm.grant(..., scope => 'all').")));
+}
+
+void
+crm_deny_system(Oid roleid, const char *permission, const char *needed_for)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s\"",
+					GetUserNameFromId(roleid, false), permission),
+			 errdetail("%s needs the system permission %s.", needed_for, permission),
+			 errhint("Grant it with crmperm.grant_system().")));
+}

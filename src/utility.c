@@ -1,0 +1,145 @@
+/*-------------------------------------------------------------------------
+ * utility.c
+ *		Utility statements on managed tables: COPY TO and ALTER TABLE.
+ *
+ * COPY managed TO is rewritten into COPY (SELECT ... FROM ONLY managed) TO,
+ * so it is planned like a query (row scopes and masks apply, whoever runs
+ * it), and every COPY ... TO is marked so that the executor check asks for
+ * the system permission export.  COPY FROM is refused by PostgreSQL itself
+ * under row security: bulk load is multi-row INSERT.
+ *
+ * ALTER TABLE ... DISABLE / NO FORCE ROW LEVEL SECURITY on a managed table is
+ * refused to everyone but superusers: crmperm's guarantees rest on it.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
+
+#include "crmperm.h"
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* COPY rel [(cols)] TO  ->  COPY (SELECT cols FROM ONLY rel) TO, in place. */
+static void
+rewrite_copy_to(CopyStmt *copy)
+{
+	SelectStmt *select = makeNode(SelectStmt);
+	RangeVar   *from = copyObject(copy->relation);
+	ListCell   *lc;
+
+	if (copy->attlist == NIL)
+	{
+		ColumnRef  *cr = makeNode(ColumnRef);
+		ResTarget  *target = makeNode(ResTarget);
+
+		cr->fields = list_make1(makeNode(A_Star));
+		cr->location = -1;
+		target->val = (Node *) cr;
+		target->location = -1;
+		select->targetList = list_make1(target);
+	}
+	foreach(lc, copy->attlist)
+	{
+		ColumnRef  *cr = makeNode(ColumnRef);
+		ResTarget  *target = makeNode(ResTarget);
+
+		cr->fields = list_make1(makeString(strVal(lfirst(lc))));
+		cr->location = -1;
+		target->name = strVal(lfirst(lc));
+		target->val = (Node *) cr;
+		target->location = -1;
+		select->targetList = lappend(select->targetList, target);
+	}
+	from->inh = false;
+	select->fromClause = list_make1(from);
+	copy->query = (Node *) select;
+	copy->relation = NULL;
+	copy->attlist = NIL;
+}
+
+static bool
+is_managed_rangevar(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	return OidIsValid(relid) && crm_relation(relid) != NULL;
+}
+
+/* Refuse turning row security off (or unforced) on a managed table. */
+static void
+check_alter_table(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (superuser() || !is_managed_rangevar(stmt->relation))
+		return;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst(lc);
+
+		if (cmd->subtype == AT_DisableRowSecurity || cmd->subtype == AT_NoForceRowSecurity)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot turn off row level security on managed table \"%s\"",
+							stmt->relation->relname),
+					 errdetail("crmperm enforces row scopes through row level security."),
+					 errhint("Stop managing the table with crmperm.unmanage_table().")));
+	}
+}
+
+static void
+crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					ProcessUtilityContext context, ParamListInfo params,
+					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		copy_to = false;
+	bool		save_copy_to = crm_in_copy_to;
+
+	if (crm_extension_active())
+	{
+		if (IsA(parsetree, CopyStmt) && !((CopyStmt *) parsetree)->is_from)
+		{
+			CopyStmt   *copy = (CopyStmt *) parsetree;
+
+			copy_to = true;
+			if (copy->relation && is_managed_rangevar(copy->relation))
+			{
+				pstmt = copyObject(pstmt);
+				readOnlyTree = false;
+				rewrite_copy_to((CopyStmt *) pstmt->utilityStmt);
+			}
+		}
+		else if (IsA(parsetree, AlterTableStmt))
+			check_alter_table((AlterTableStmt *) parsetree);
+	}
+
+	PG_TRY();
+	{
+		if (copy_to)
+			crm_in_copy_to = true;
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+								 queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		crm_in_copy_to = save_copy_to;
+	}
+	PG_END_TRY();
+}
+
+void
+crm_utility_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = crm_process_utility;
+}

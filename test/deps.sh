@@ -1,0 +1,25 @@
+#!/bin/bash
+# Install what building, testing and the demo need, if it is missing.
+# Debian 12, as root.  Does nothing when everything is there.
+set -eu
+pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap
+      libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-common"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "missing packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian's postgresql-common creates and starts a "main" cluster; tests use
+# their own throwaway clusters, so skip that one.
+mkdir -p /etc/postgresql-common
+if ! grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
+    echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+fi
+apt-get install -y -qq $missing >/dev/null
