@@ -16,10 +16,4 @@ fi
 echo "installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian's postgresql-common creates and starts a "main" cluster; tests use
-# their own throwaway clusters, so skip that one.
-mkdir -p /etc/postgresql-common
-if ! grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
-    echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
-fi
-apt-get install -y -qq $missing >/dev/null
+apt-get install -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing >/dev/null
