@@ -161,6 +161,17 @@ SET ROLE crud_webhook;
 COPY leads TO STDOUT;
 RESET ROLE;
 
+-- EXPLAIN shows plans; EXPLAIN ANALYZE is refused (its row counts would
+-- reveal rows hidden by scopes), also when it runs a function.
+SET ROLE crud_reader;
+EXPLAIN (COSTS OFF) SELECT * FROM leads;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM leads;
+EXPLAIN (ANALYZE false, COSTS OFF) SELECT * FROM leads;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT lead_count();
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM notes;
+RESET ROLE;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM leads;
+
 -- TRUNCATE needs delete with scope all and the system permission bulk.
 SET ROLE crud_reader;
 TRUNCATE leads;

@@ -94,7 +94,16 @@ extern int	crm_action_index(int action);
 extern List *crm_managed_relids(void);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */
-extern bool crm_in_copy_to;
+
+/* The utility statement a query runs under, when it matters (utility.c). */
+typedef enum CrmUtilityContext
+{
+	CRM_IN_QUERY = 0,
+	CRM_IN_COPY_TO,				/* needs export */
+	CRM_IN_EXPLAIN_ANALYZE		/* refused: row counts reveal hidden rows */
+} CrmUtilityContext;
+
+extern CrmUtilityContext crm_utility_context;
 extern void crm_crud_init(void);
 extern const char *crm_action_name(int action);
 
@@ -108,6 +117,7 @@ extern void crm_utility_init(void);
 extern void crm_deny_action(Oid roleid, const CrmDecision *d, int action);
 extern void crm_deny_truncate_scope(Oid roleid, const CrmDecision *d);
 extern void crm_deny_system(Oid roleid, const char *permission, const char *needed_for);
+extern void crm_deny_explain_analyze(Oid roleid, const CrmDecision *d);
 extern char *crm_granted_list(const CrmDecision *d);
 
 #endif							/* CRMPERM_H */

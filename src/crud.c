@@ -19,7 +19,7 @@
 
 #include "crmperm.h"
 
-bool		crm_in_copy_to = false;
+CrmUtilityContext crm_utility_context = CRM_IN_QUERY;
 
 static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
 static object_access_hook_type prev_object_access = NULL;
@@ -105,13 +105,14 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 			}
 		}
 
-		if (crm_in_copy_to && (needed & CRM_READ) && d.exemption == CRM_GOVERNED &&
-			!(d.system & CRM_SYS_EXPORT))
-		{
-			if (!ereport_on_violation)
-				return false;
+		if (d.exemption != CRM_GOVERNED || crm_utility_context == CRM_IN_QUERY)
+			continue;
+		if (!ereport_on_violation)
+			return false;
+		if (crm_utility_context == CRM_IN_EXPLAIN_ANALYZE)
+			crm_deny_explain_analyze(roleid, &d);
+		if ((needed & CRM_READ) && !(d.system & CRM_SYS_EXPORT))
 			crm_deny_system(roleid, "export", "COPY ... TO");
-		}
 	}
 	return true;
 }

@@ -93,3 +93,14 @@ crm_deny_system(Oid roleid, const char *permission, const char *needed_for)
 			 errdetail("%s needs the system permission %s.", needed_for, permission),
 			 errhint("Grant it with crmperm.grant_system().")));
 }
+
+void
+crm_deny_explain_analyze(Oid roleid, const CrmDecision *d)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" may not run EXPLAIN ANALYZE on \"%s\"",
+					GetUserNameFromId(roleid, false), d->resource),
+			 errdetail("Its row counts would reveal rows outside the role's scopes."),
+			 errhint("Use EXPLAIN without ANALYZE.")));
+}

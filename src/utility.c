@@ -10,11 +10,15 @@
  *
  * ALTER TABLE ... DISABLE / NO FORCE ROW LEVEL SECURITY on a managed table is
  * refused to everyone but superusers: crmperm's guarantees rest on it.
+ *
+ * EXPLAIN ANALYZE reading a managed table is refused to governed roles: its
+ * "Rows Removed by Filter" counts the rows their scopes hide.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "tcop/utility.h"
@@ -63,6 +67,21 @@ rewrite_copy_to(CopyStmt *copy)
 }
 
 static bool
+is_explain_analyze(ExplainStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst(lc);
+
+		if (strcmp(opt->defname, "analyze") == 0 && defGetBoolean(opt))
+			return true;
+	}
+	return false;
+}
+
+static bool
 is_managed_rangevar(RangeVar *rv)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
@@ -98,8 +117,8 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 					QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	bool		copy_to = false;
-	bool		save_copy_to = crm_in_copy_to;
+	CrmUtilityContext context_here = CRM_IN_QUERY;
+	CrmUtilityContext save_context = crm_utility_context;
 
 	if (crm_extension_active())
 	{
@@ -107,7 +126,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		{
 			CopyStmt   *copy = (CopyStmt *) parsetree;
 
-			copy_to = true;
+			context_here = CRM_IN_COPY_TO;
 			if (copy->relation && is_managed_rangevar(copy->relation))
 			{
 				pstmt = copyObject(pstmt);
@@ -117,12 +136,14 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		}
 		else if (IsA(parsetree, AlterTableStmt))
 			check_alter_table((AlterTableStmt *) parsetree);
+		else if (IsA(parsetree, ExplainStmt) && is_explain_analyze((ExplainStmt *) parsetree))
+			context_here = CRM_IN_EXPLAIN_ANALYZE;
 	}
 
 	PG_TRY();
 	{
-		if (copy_to)
-			crm_in_copy_to = true;
+		if (context_here != CRM_IN_QUERY)
+			crm_utility_context = context_here;
 		if (prev_process_utility)
 			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 								 queryEnv, dest, qc);
@@ -132,7 +153,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	}
 	PG_FINALLY();
 	{
-		crm_in_copy_to = save_copy_to;
+		crm_utility_context = save_context;
 	}
 	PG_END_TRY();
 }
