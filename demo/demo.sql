@@ -175,7 +175,7 @@ SELECT principal, roles, permission_sets, super_admin FROM crmperm.whoami();
 SELECT id, name, owner_id, score FROM leads ORDER BY id;
 \echo '-- allowed: create a lead she owns'
 INSERT INTO leads (name, owner_id, team_id, source, score) VALUES ('Pied Piper', 'alice', 'east', 'event', 60);
-\echo '-- denied by row security: a lead owned by bob is outside her scope owned'
+\echo '-- denied: a lead owned by bob is outside her scope (owned); the error names it'
 INSERT INTO leads (name, owner_id, team_id, source) VALUES ('Vandelay', 'bob', 'east', 'web');
 \echo '-- allowed: update her own lead'
 UPDATE leads SET score = 75 WHERE name = 'Acme Corp';

@@ -886,6 +886,11 @@ RETURNS TABLE (principal regrole, roles text[], permission_sets text[], system_p
                super_admin boolean, token text)
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 
+-- The WITH CHECK of a scoped create or update: true, or crmperm's denial.
+CREATE FUNCTION crmperm._in_scope(ok boolean, resource text, action text, scopes text)
+RETURNS boolean LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_in_scope';
+GRANT EXECUTE ON FUNCTION crmperm._in_scope(boolean, text, text, text) TO PUBLIC;
+
 -- Decisions for the current role, straight from the decision cache.
 CREATE FUNCTION crmperm.check(scope text) RETURNS boolean
     LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_check';

@@ -118,6 +118,8 @@ extern void crm_deny_action(Oid roleid, const CrmDecision *d, int action);
 extern void crm_deny_truncate_scope(Oid roleid, const CrmDecision *d);
 extern void crm_deny_system(Oid roleid, const char *permission, const char *needed_for);
 extern void crm_deny_explain_analyze(Oid roleid, const CrmDecision *d);
+extern void crm_deny_scope(Oid roleid, const char *resource, const char *action,
+						   const char *scopes);
 extern char *crm_granted_list(const CrmDecision *d);
 
 #endif							/* CRMPERM_H */

@@ -104,3 +104,15 @@ crm_deny_explain_analyze(Oid roleid, const CrmDecision *d)
 			 errdetail("Its row counts would reveal rows outside the role's scopes."),
 			 errhint("Use EXPLAIN without ANALYZE.")));
 }
+
+void
+crm_deny_scope(Oid roleid, const char *resource, const char *action, const char *scopes)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
+					GetUserNameFromId(roleid, false), resource, action),
+			 errdetail("The new row is outside the role's scope for %s.%s: %s.",
+					   resource, action, scopes),
+			 errhint("Write rows inside that scope, or grant a wider one with crmperm.grant().")));
+}

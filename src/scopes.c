@@ -18,11 +18,15 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_clause.h"
 #include "parser/parse_collate.h"
+#include "parser/parse_func.h"
 #include "parser/parse_node.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rowsecurity.h"
@@ -149,6 +153,35 @@ policy_parsestate(Relation relation)
 	return pstate;
 }
 
+/*
+ * WITH CHECK for a scoped write: crmperm._in_scope(qual, resource, action,
+ * scopes) returns true or raises crmperm's denial naming the resource and
+ * the scope (PostgreSQL's own WITH CHECK failure names neither).
+ */
+static Node *
+named_check(Node *qual, const char *resource, int action, List *scopes)
+{
+	Oid			argtypes[4] = {BOOLOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			fn = LookupFuncName(list_make2(makeString("crmperm"), makeString("_in_scope")),
+									4, argtypes, false);
+	StringInfoData names;
+	ListCell   *lc;
+
+	initStringInfo(&names);
+	foreach(lc, scopes)
+		appendStringInfo(&names, "%s%s", names.len ? " or " : "", strVal(lfirst(lc)));
+	return (Node *) makeFuncExpr(fn, BOOLOID,
+								 list_make4(qual,
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+													  CStringGetTextDatum(resource), false, false),
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+													  CStringGetTextDatum(crm_action_name(action)),
+													  false, false),
+											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+													  CStringGetTextDatum(names.data), false, false)),
+								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
+}
+
 static RowSecurityPolicy *
 make_policy(const char *name, Oid roleid, Node *qual, bool permissive)
 {
@@ -178,6 +211,7 @@ crm_permissive_policies(CmdType cmd, Relation relation)
 	List	   *ors = NIL;
 	ParseState *pstate;
 	ListCell   *lc;
+	RowSecurityPolicy *policy;
 	char		name[NAMEDATALEN * 2];
 
 	if (action == 0 || !crm_extension_active() ||
@@ -205,12 +239,30 @@ crm_permissive_policies(CmdType cmd, Relation relation)
 			ors = lappend(ors, analyze_qual(pstate, raw));
 	}
 	free_parsestate(pstate);
-	if (ors == NIL)
-		return lappend(policies, make_policy(name, roleid, make_bool(false), true));
-	return lappend(policies,
-				   make_policy(name, roleid,
-							   list_length(ors) == 1 ? linitial(ors) :
-							   (Node *) makeBoolExpr(OR_EXPR, ors, -1), true));
+	policy = make_policy(name, roleid,
+						 ors == NIL ? make_bool(false) :
+						 list_length(ors) == 1 ? linitial(ors) :
+						 (Node *) makeBoolExpr(OR_EXPR, ors, -1), true);
+	if (action == CRM_CREATE || action == CRM_UPDATE)
+		policy->with_check_qual = (Expr *) named_check((Node *) policy->with_check_qual,
+													   d.resource, action, scopes);
+	return lappend(policies, policy);
+}
+
+/*
+ * crmperm._in_scope(ok, resource, action, scopes): the WITH CHECK of a
+ * scoped create or update.  NULL counts as outside.
+ */
+PG_FUNCTION_INFO_V1(crmperm_in_scope);
+Datum
+crmperm_in_scope(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
+		PG_RETURN_BOOL(true);
+	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				   text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				   text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	PG_RETURN_BOOL(false);
 }
 
 static List *
