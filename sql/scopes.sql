@@ -66,6 +66,31 @@ EXPLAIN (COSTS OFF) SELECT * FROM deals;
 RESET ROLE;
 RESET enable_seqscan;
 
+-- Partitions created or attached later are secured too: queried directly they
+-- show the same rows.
+CREATE TABLE visits (id int, owner_id text) PARTITION BY RANGE (id);
+CREATE TABLE visits_1 PARTITION OF visits FOR VALUES FROM (0) TO (10);
+INSERT INTO visits VALUES (1, 'u1'), (2, 'u2');
+GRANT SELECT ON visits, visits_1 TO sc_users;
+SELECT crmperm.manage_table('visits', owner_column => 'owner_id');
+SELECT crmperm.grant('Own', 'visits', ARRAY['read'], 'owned');
+CREATE TABLE visits_2 PARTITION OF visits FOR VALUES FROM (10) TO (20);
+CREATE TABLE visits_3 (id int, owner_id text);
+ALTER TABLE visits ATTACH PARTITION visits_3 FOR VALUES FROM (20) TO (30);
+CREATE TABLE unrelated (id int) PARTITION BY RANGE (id);
+CREATE TABLE unrelated_1 PARTITION OF unrelated FOR VALUES FROM (0) TO (10);
+INSERT INTO visits VALUES (11, 'u1'), (12, 'u2'), (21, 'u1'), (22, 'u2');
+GRANT SELECT ON visits_2, visits_3 TO sc_users;
+SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+ WHERE relname LIKE 'visits%' OR relname LIKE 'unrelated%' ORDER BY 1;
+SET ROLE sc_owner;
+SELECT * FROM visits ORDER BY id;
+SELECT * FROM visits_2;
+SELECT * FROM visits_3;
+RESET ROLE;
+SELECT crmperm.unmanage_table('visits');
+DROP TABLE visits, unrelated;
+
 -- An attribute change reaches cached plans at once.
 SET plan_cache_mode = force_generic_plan;
 SET ROLE sc_owner;

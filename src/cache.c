@@ -97,7 +97,7 @@ crm_cache_init(void)
  * Run one catalog query as the bootstrap superuser with crmperm's hooks
  * standing aside.  The caller has done SPI_connect().
  */
-static void
+void
 crm_spi_query(const char *sql, Oid arg)
 {
 	Oid			save_userid;

@@ -92,6 +92,7 @@ extern bool crm_decide(Oid roleid, Oid relid, CrmDecision *d);
 extern bool crm_action_allowed(const CrmDecision *d, int action);
 extern int	crm_action_index(int action);
 extern List *crm_managed_relids(void);
+extern void crm_spi_query(const char *sql, Oid arg);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */
 

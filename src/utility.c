@@ -17,7 +17,9 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "executor/spi.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -111,6 +113,53 @@ check_alter_table(AlterTableStmt *stmt)
 	}
 }
 
+/*
+ * The relation a CREATE TABLE ... PARTITION OF / INHERITS or an ALTER TABLE
+ * ... ATTACH PARTITION adds below another table, or InvalidOid.
+ */
+static Oid
+new_child(Node *parsetree)
+{
+	if (IsA(parsetree, CreateStmt))
+	{
+		CreateStmt *create = (CreateStmt *) parsetree;
+
+		if (create->inhRelations != NIL)
+			return RangeVarGetRelid(create->relation, NoLock, true);
+	}
+	else if (IsA(parsetree, AlterTableStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+		{
+			AlterTableCmd *cmd = lfirst(lc);
+
+			if (cmd->subtype == AT_AttachPartition)
+				return RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+		}
+	}
+	return InvalidOid;
+}
+
+/*
+ * A partition or child added below a managed table gets row security
+ * enabled and forced, as manage_table() did for the existing ones: queried
+ * directly it must show the same rows.
+ */
+static void
+secure_new_child(Oid relid)
+{
+	if (!OidIsValid(relid))
+		return;
+	CommandCounterIncrement();	/* see the new pg_inherits row */
+	if (!crm_extension_active() || crm_relation(relid) == NULL)
+		return;
+	SPI_connect();
+	crm_spi_query("SELECT crmperm._secure($1::pg_catalog.regclass)", relid);
+	SPI_finish();
+}
+
 static void
 crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					ProcessUtilityContext context, ParamListInfo params,
@@ -150,6 +199,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		else
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 									queryEnv, dest, qc);
+		secure_new_child(new_child(parsetree));
 	}
 	PG_FINALLY();
 	{
