@@ -105,14 +105,21 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 			}
 		}
 
-		if (d.exemption != CRM_GOVERNED || crm_utility_context == CRM_IN_QUERY)
+		if (d.exemption != CRM_GOVERNED)
 			continue;
-		if (!ereport_on_violation)
-			return false;
 		if (crm_utility_context == CRM_IN_EXPLAIN_ANALYZE)
+		{
+			if (!ereport_on_violation)
+				return false;
 			crm_deny_explain_analyze(roleid, &d);
-		if ((needed & CRM_READ) && !(d.system & CRM_SYS_EXPORT))
+		}
+		if (crm_utility_context == CRM_IN_COPY_TO && (needed & CRM_READ) &&
+			!(d.system & CRM_SYS_EXPORT))
+		{
+			if (!ereport_on_violation)
+				return false;
 			crm_deny_system(roleid, "export", "COPY ... TO");
+		}
 	}
 	return true;
 }
