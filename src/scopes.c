@@ -153,6 +153,13 @@ policy_parsestate(Relation relation)
 	return pstate;
 }
 
+static Node *
+text_const(const char *value)
+{
+	return (Node *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+							  CStringGetTextDatum(value), false, false);
+}
+
 /*
  * WITH CHECK for a scoped write: crmperm._in_scope(qual, resource, action,
  * scopes) returns true or raises crmperm's denial naming the resource and
@@ -171,14 +178,9 @@ named_check(Node *qual, const char *resource, int action, List *scopes)
 	foreach(lc, scopes)
 		appendStringInfo(&names, "%s%s", names.len ? " or " : "", strVal(lfirst(lc)));
 	return (Node *) makeFuncExpr(fn, BOOLOID,
-								 list_make4(qual,
-											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-													  CStringGetTextDatum(resource), false, false),
-											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-													  CStringGetTextDatum(crm_action_name(action)),
-													  false, false),
-											makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-													  CStringGetTextDatum(names.data), false, false)),
+								 list_make4(qual, text_const(resource),
+											text_const(crm_action_name(action)),
+											text_const(names.data)),
 								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
 }
 
