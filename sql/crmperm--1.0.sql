@@ -510,6 +510,59 @@ BEGIN
 END
 $$;
 
+-- Custom scopes --------------------------------------------------------------
+
+-- Parse and type-check a predicate over a table (C: one boolean expression,
+-- no volatile function, no subquery into a managed table).
+CREATE FUNCTION crmperm._check_predicate(tbl regclass, predicate text) RETURNS void
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_check_predicate';
+
+CREATE FUNCTION crmperm._define_scope(resource text, scope text, predicate text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources := crmperm._resource(resource);
+BEGIN
+    PERFORM crmperm._not_null(scope, 'scope');
+    PERFORM crmperm._not_null(predicate, 'predicate');
+    IF scope IN ('all', 'owned', 'team', 'department', 'tenant') THEN
+        RAISE EXCEPTION 'scope "%" is built in', scope
+            USING ERRCODE = 'duplicate_object', HINT = 'Choose another name for a custom scope.';
+    END IF;
+    IF scope !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid scope name "%"', scope
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = 'A scope name has lower case letters, digits and underscores, and does not start with a digit.';
+    END IF;
+    PERFORM crmperm._check_predicate(r.tbl, predicate);
+    INSERT INTO crmperm.scopes VALUES (r.resource, scope, predicate)
+    ON CONFLICT ON CONSTRAINT scopes_pkey DO UPDATE SET predicate = excluded.predicate;
+END
+$$;
+
+CREATE FUNCTION crmperm._drop_scope(resource text, scope text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources := crmperm._resource(resource);
+    users text;
+BEGIN
+    PERFORM crmperm._not_null(scope, 'scope');
+    PERFORM FROM crmperm.scopes s WHERE s.resource = r.resource AND s.scope = _drop_scope.scope;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'scope "%" does not exist for resource "%"', scope, r.resource
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(DISTINCT pg_catalog.format('"%s"', g.permission_set), ', ') INTO users
+      FROM crmperm.object_grants g WHERE g.resource = r.resource AND g.scope = _drop_scope.scope;
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot drop scope "%" of resource "%" because grants use it', scope, r.resource
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = pg_catalog.format('Permission sets granting with it: %s.', users),
+                  HINT = 'Revoke those grants or grant them with another scope first.';
+    END IF;
+    DELETE FROM crmperm.scopes s WHERE s.resource = r.resource AND s.scope = _drop_scope.scope;
+END
+$$;
+
 -- Permission sets ----------------------------------------------------------
 
 CREATE FUNCTION crmperm._create_permission_set(name text, description text) RETURNS void
@@ -839,6 +892,10 @@ CREATE FUNCTION crmperm.unmanage_table(tbl regclass) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.mark_sensitive(resource text, sensitive boolean) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.define_scope(resource text, scope text, predicate text) RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.drop_scope(resource text, scope text) RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.create_permission_set(name text, description text DEFAULT NULL)
     RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.drop_permission_set(name text) RETURNS void
@@ -890,6 +947,9 @@ RETURNS TABLE (principal regrole, roles text[], permission_sets text[], system_p
 CREATE FUNCTION crmperm._in_scope(ok boolean, resource text, action text, scopes text)
 RETURNS boolean LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_in_scope';
 GRANT EXECUTE ON FUNCTION crmperm._in_scope(boolean, text, text, text) TO PUBLIC;
+CREATE FUNCTION crmperm._in_tenant(ok boolean, resource text, action text, tenant_column text)
+RETURNS boolean LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_in_tenant';
+GRANT EXECUTE ON FUNCTION crmperm._in_tenant(boolean, text, text, text) TO PUBLIC;
 
 -- Decisions for the current role, straight from the decision cache.
 CREATE FUNCTION crmperm.check(scope text) RETURNS boolean

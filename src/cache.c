@@ -47,8 +47,7 @@ typedef struct CrmGrant
 {
 	CrmGrantKey key;
 	int			actions;
-	int			all_scope;		/* actions granted with scope "all" */
-	List	   *scopes[CRM_NACTIONS];	/* other scope names */
+	List	   *scopes[CRM_NACTIONS];	/* CrmScope entries */
 } CrmGrant;
 
 bool		crm_cache_loading = false;
@@ -61,6 +60,9 @@ static List *watched = NIL;		/* OIDs of crmperm's own tables */
 static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
 static HTAB *principal_hash = NULL; /* roleid -> CrmPrincipal */
 static HTAB *grant_hash = NULL; /* (roleid, relid) -> CrmGrant */
+static List *scope_defs = NIL;	/* CrmScopeDef entries */
+static Oid	in_scope_fn = InvalidOid;	/* crmperm._in_scope() */
+static Oid	in_tenant_fn = InvalidOid;	/* crmperm._in_tenant() */
 
 static void
 crm_relcache_callback(Datum arg, Oid relid)
@@ -215,6 +217,37 @@ load_relations(void)
 		spi_name(tup, 8, &rel->tenant_column);
 		rel->toprelid = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
 	}
+
+	crm_spi_query("SELECT 'crmperm._in_scope(boolean,text,text,text)'::pg_catalog.regprocedure,"
+				  " 'crmperm._in_tenant(boolean,text,text,text)'::pg_catalog.regprocedure",
+				  InvalidOid);
+	{
+		bool		isnull;
+
+		in_scope_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		in_tenant_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+	}
+
+	/* custom scopes, parsed once (they were validated when defined) */
+	crm_spi_query("SELECT resource, scope, predicate FROM crmperm.scopes", InvalidOid);
+	old = MemoryContextSwitchTo(CrmCacheContext);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		CrmScopeDef *def = palloc0(sizeof(CrmScopeDef));
+
+		strlcpy(def->resource, TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)),
+				NAMEDATALEN);
+		strlcpy(def->name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
+				NAMEDATALEN);
+		def->raw = crm_parse_predicate(TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull)));
+		scope_defs = lappend(scope_defs, def);
+	}
+	MemoryContextSwitchTo(old);
 	SPI_finish();
 }
 
@@ -233,6 +266,7 @@ cache_ensure(void)
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContextReset(CrmCacheContext);
 	watched = NIL;
+	scope_defs = NIL;
 	rel_hash = principal_hash = grant_hash = NULL;
 	built_at = inval_count;
 
@@ -332,6 +366,31 @@ crm_relation_by_resource(const char *resource)
 	return NULL;
 }
 
+/* crmperm's WITH CHECK function for scopes, or for the tenant boundary. */
+Oid
+crm_check_function(bool tenant)
+{
+	return tenant ? in_tenant_fn : in_scope_fn;
+}
+
+/* The custom scope with this name on a resource, or NULL. */
+const CrmScopeDef *
+crm_scope_def(const char *resource, const char *name)
+{
+	ListCell   *lc;
+
+	if (!cache_ready())
+		return NULL;
+	foreach(lc, scope_defs)
+	{
+		CrmScopeDef *def = lfirst(lc);
+
+		if (strcmp(def->resource, resource) == 0 && strcmp(def->name, name) == 0)
+			return def;
+	}
+	return NULL;
+}
+
 List *
 crm_managed_relids(void)
 {
@@ -397,6 +456,45 @@ crm_action_index(int action)
 	return 0;
 }
 
+/* Add a scope to an action's list; the same scope twice counts until the later end. */
+static void
+add_scope(List **scopes, const char *name, TimestampTz until)
+{
+	ListCell   *lc;
+	CrmScope   *s;
+	MemoryContext old;
+
+	foreach(lc, *scopes)
+	{
+		s = lfirst(lc);
+		if (strcmp(s->name, name) == 0)
+		{
+			s->until = Max(s->until, until);
+			return;
+		}
+	}
+	old = MemoryContextSwitchTo(CrmCacheContext);
+	s = palloc(sizeof(CrmScope));
+	strlcpy(s->name, name, NAMEDATALEN);
+	s->until = until;
+	*scopes = lappend(*scopes, s);
+	MemoryContextSwitchTo(old);
+}
+
+/* Does a scope list (of a decision) reach every row right now? */
+bool
+crm_scopes_include_all(List *scopes)
+{
+	ListCell   *lc;
+
+	if (scopes == NIL)
+		return true;
+	foreach(lc, scopes)
+		if (strcmp(((CrmScope *) lfirst(lc))->name, "all") == 0)
+			return true;
+	return false;
+}
+
 /* Read one role's grants and attributes into the cache. */
 static CrmPrincipal *
 load_principal(Oid roleid)
@@ -405,7 +503,6 @@ load_principal(Oid roleid)
 	CrmPrincipal *entry;
 	List	   *grants = NIL;
 	ListCell   *lc;
-	MemoryContext old;
 
 	memset(&p, 0, sizeof(p));
 	p.roleid = roleid;
@@ -422,10 +519,10 @@ load_principal(Oid roleid)
 		bool		isnull;
 		char		kind = DatumGetChar(SPI_getbinval(tup, desc, 1, &isnull));
 		char	   *name = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
-		Datum		until = SPI_getbinval(tup, desc, 5, &isnull);
+		Datum		until_d = SPI_getbinval(tup, desc, 5, &isnull);
+		TimestampTz until = isnull ? DT_NOEND : DatumGetTimestampTz(until_d);
 
-		if (!isnull && DatumGetTimestampTz(until) < p.expires)
-			p.expires = DatumGetTimestampTz(until);
+		p.expires = Min(p.expires, until);
 
 		if (kind == 's')
 			p.system |= system_bit(name);
@@ -435,7 +532,7 @@ load_principal(Oid roleid)
 			CrmGrant   *g;
 			bool		found;
 			int			bit = action_bit(name);
-			char	   *scope = spi_text(tup, 4);
+			char	   *scope = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
 
 			key.roleid = roleid;
 			key.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
@@ -446,26 +543,27 @@ load_principal(Oid roleid)
 				grants = lappend(grants, g);
 			}
 			g->actions |= bit;
-			if (strcmp(scope, "all") == 0)
-				g->all_scope |= bit;
-			else
-			{
-				old = MemoryContextSwitchTo(CrmCacheContext);
-				g->scopes[crm_action_index(bit)] =
-					list_append_unique(g->scopes[crm_action_index(bit)], makeString(scope));
-				MemoryContextSwitchTo(old);
-			}
+			add_scope(&g->scopes[crm_action_index(bit)], scope, until);
 		}
 	}
 
-	/* "all" is the widest scope: with it, the others do not matter. */
+	/* "all" without an end is the widest scope: the others do not matter. */
 	foreach(lc, grants)
 	{
 		CrmGrant   *g = lfirst(lc);
 
 		for (int i = 0; i < CRM_NACTIONS; i++)
-			if (g->all_scope & (1 << i))
-				g->scopes[i] = NIL;
+		{
+			ListCell   *sc;
+
+			foreach(sc, g->scopes[i])
+			{
+				CrmScope   *s = lfirst(sc);
+
+				if (strcmp(s->name, "all") == 0 && s->until == DT_NOEND)
+					g->scopes[i] = NIL;
+			}
+		}
 	}
 	list_free(grants);
 

@@ -51,6 +51,24 @@ typedef enum CrmExemption
 	CRM_EXEMPT_OWNER
 } CrmExemption;
 
+/*
+ * One scope an action is granted with, and until when (DT_NOEND: no end).
+ * The same scope through several assignments counts until the latest end.
+ */
+typedef struct CrmScope
+{
+	char		name[NAMEDATALEN];	/* all, owned, team, department or custom */
+	TimestampTz until;
+} CrmScope;
+
+/* A custom scope from define_scope(). */
+typedef struct CrmScopeDef
+{
+	char		resource[NAMEDATALEN];
+	char		name[NAMEDATALEN];
+	Node	   *raw;			/* the predicate, parsed (raw grammar output) */
+} CrmScopeDef;
+
 /* Everything crmperm decides for a role on one table. */
 typedef struct CrmDecision
 {
@@ -61,9 +79,9 @@ typedef struct CrmDecision
 	CrmExemption exemption;
 	bool		sensitive;		/* writes only for super admins */
 	int			actions;		/* CRM_READ | ... granted (before exemption) */
-	List	   *scopes[CRM_NACTIONS];	/* scope names (String nodes) per
-										 * action, by crm_action_index(); NIL
-										 * when "all" is among them */
+	List	   *scopes[CRM_NACTIONS];	/* CrmScope entries per action, by
+										 * crm_action_index(); NIL when "all"
+										 * is among them without an end */
 } CrmDecision;
 
 /* The attributes of a principal. */
@@ -91,7 +109,10 @@ extern const CrmPrincipal *crm_principal(Oid roleid);
 extern bool crm_decide(Oid roleid, Oid relid, CrmDecision *d);
 extern bool crm_action_allowed(const CrmDecision *d, int action);
 extern int	crm_action_index(int action);
+extern bool crm_scopes_include_all(List *scopes);
+extern const CrmScopeDef *crm_scope_def(const char *resource, const char *name);
 extern List *crm_managed_relids(void);
+extern Oid	crm_check_function(bool tenant);
 extern void crm_spi_query(const char *sql, Oid arg);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */
@@ -108,8 +129,9 @@ extern CrmUtilityContext crm_utility_context;
 extern void crm_crud_init(void);
 extern const char *crm_action_name(int action);
 
-/* ---- scopes.c: row security policies ---- */
+/* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);
+extern Node *crm_parse_predicate(const char *predicate);
 
 /* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
 extern void crm_utility_init(void);
@@ -121,6 +143,8 @@ extern void crm_deny_system(Oid roleid, const char *permission, const char *need
 extern void crm_deny_explain_analyze(Oid roleid, const CrmDecision *d);
 extern void crm_deny_scope(Oid roleid, const char *resource, const char *action,
 						   const char *scopes);
+extern void crm_deny_tenant(Oid roleid, const char *resource, const char *action,
+							const char *tenant_column);
 extern char *crm_granted_list(const CrmDecision *d);
 
 #endif							/* CRMPERM_H */

@@ -147,7 +147,7 @@ crm_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 			crm_deny_action(roleid, &d, CRM_DELETE);
 		if (d.exemption != CRM_GOVERNED)
 			return;
-		if (d.scopes[crm_action_index(CRM_DELETE)] != NIL)
+		if (!crm_scopes_include_all(d.scopes[crm_action_index(CRM_DELETE)]))
 			crm_deny_truncate_scope(roleid, &d);
 		if (!(d.system & CRM_SYS_BULK))
 			crm_deny_system(roleid, "bulk", "TRUNCATE");

@@ -41,7 +41,7 @@ crm_granted_list(const CrmDecision *d)
 			appendStringInfoString(&buf, " (");
 			foreach(lc, scopes)
 				appendStringInfo(&buf, "%s%s", lc == list_head(scopes) ? "" : " or ",
-								 strVal(lfirst(lc)));
+								 ((CrmScope *) lfirst(lc))->name);
 			appendStringInfoChar(&buf, ')');
 		}
 	}
@@ -115,4 +115,16 @@ crm_deny_scope(Oid roleid, const char *resource, const char *action, const char 
 			 errdetail("The new row is outside the role's scope for %s.%s: %s.",
 					   resource, action, scopes),
 			 errhint("Write rows inside that scope, or grant a wider one with crmperm.grant().")));
+}
+
+void
+crm_deny_tenant(Oid roleid, const char *resource, const char *action, const char *tenant_column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
+					GetUserNameFromId(roleid, false), resource, action),
+			 errdetail("The new row's tenant column \"%s\" does not hold the role's tenant id.",
+					   tenant_column),
+			 errhint("No grant crosses the tenant boundary; write rows of the role's own tenant (crmperm.tenant_id()).")));
 }

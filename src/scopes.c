@@ -18,12 +18,19 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_expr.h"
+#include "parser/parser.h"
 #include "parser/parse_clause.h"
 #include "parser/parse_collate.h"
 #include "parser/parse_func.h"
@@ -33,6 +40,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 
 #include "crmperm.h"
@@ -85,7 +93,7 @@ array_literal(List *values)
  * used.  Operators are schema-qualified.
  */
 static Node *
-column_matches(ParseState *pstate, const char *column, const char *literal, bool any)
+column_matches(const char *column, const char *literal, bool any)
 {
 	ColumnRef  *col = makeNode(ColumnRef);
 	A_Const    *val = makeNode(A_Const);
@@ -100,35 +108,6 @@ column_matches(ParseState *pstate, const char *column, const char *literal, bool
 					  list_make2(makeString("pg_catalog"), makeString("=")),
 					  (Node *) col, (Node *) val, -1);
 	return (Node *) expr;
-}
-
-/* The raw expression of one scope for a principal. */
-static Node *
-scope_expr(ParseState *pstate, const CrmRelation *rel, const CrmPrincipal *p,
-		   const char *scope)
-{
-	if (strcmp(scope, "owned") == 0)
-	{
-		if (p->user_id == NULL || NameStr(rel->owner_column)[0] == '\0')
-			return NULL;
-		return column_matches(pstate, NameStr(rel->owner_column), p->user_id, false);
-	}
-	if (strcmp(scope, "team") == 0)
-	{
-		if (p->team_ids == NIL || NameStr(rel->team_column)[0] == '\0')
-			return NULL;
-		return column_matches(pstate, NameStr(rel->team_column),
-							  array_literal(p->team_ids), true);
-	}
-	if (strcmp(scope, "department") == 0)
-	{
-		if (p->department_ids == NIL || NameStr(rel->department_column)[0] == '\0')
-			return NULL;
-		return column_matches(pstate, NameStr(rel->department_column),
-							  array_literal(p->department_ids), true);
-	}
-	/* custom scopes: not yet; match nothing (fail closed) */
-	return NULL;
 }
 
 /* Parse-analyze a raw boolean expression over the relation, as varno 1. */
@@ -153,6 +132,237 @@ policy_parsestate(Relation relation)
 	return pstate;
 }
 
+/* The search path scope predicates are resolved in, wherever they are used. */
+static void
+push_predicate_path(void)
+{
+	OverrideSearchPath path;
+
+	path.schemas = list_make1_oid(get_namespace_oid("crmperm", false));
+	path.addCatalog = true;		/* pg_catalog first */
+	path.addTemp = false;
+	path.generation = 0;
+	PushOverrideSearchPath(&path);
+}
+
+/*
+ * Parse a custom scope predicate: exactly one expression, nothing around it
+ * (no second statement, no FROM, no alias).  Parse errors say what is wrong
+ * without pointing into text the caller did not write.
+ */
+Node *
+crm_parse_predicate(const char *predicate)
+{
+	List	   *stmts = NIL;
+	SelectStmt *select;
+	ResTarget  *target;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		stmts = raw_parser(psprintf("SELECT %s", predicate), RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->cursorpos = edata->internalpos = 0;
+		edata->internalquery = NULL;
+		edata->detail = pstrdup("A scope predicate is one boolean SQL expression over the table's columns.");
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	select = (list_length(stmts) == 1 &&
+			  IsA(((RawStmt *) linitial(stmts))->stmt, SelectStmt)) ?
+		(SelectStmt *) ((RawStmt *) linitial(stmts))->stmt : NULL;
+	target = (select && list_length(select->targetList) == 1) ?
+		linitial(select->targetList) : NULL;
+	if (target == NULL || target->name != NULL || select->op != SETOP_NONE ||
+		select->distinctClause || select->intoClause || select->fromClause ||
+		select->whereClause || select->groupClause || select->havingClause ||
+		select->windowClause || select->valuesLists || select->sortClause ||
+		select->limitOffset || select->limitCount || select->lockingClause ||
+		select->withClause)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scope predicate"),
+				 errdetail("A scope predicate is one boolean SQL expression over the table's columns.")));
+	return target->val;
+}
+
+/* Parse-analyze a predicate over the relation: a boolean expression. */
+static Node *
+analyze_predicate(ParseState *pstate, Node *raw)
+{
+	Node	   *expr;
+
+	push_predicate_path();
+	PG_TRY();
+	{
+		expr = transformExpr(pstate, copyObject(raw), EXPR_KIND_POLICY);
+		if (exprType(expr) != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("scope predicate must be of type boolean, not type %s",
+							format_type_be(exprType(expr)))));
+		assign_expr_collations(pstate, expr);
+	}
+	PG_FINALLY();
+	{
+		PopOverrideSearchPath();
+	}
+	PG_END_TRY();
+	return expr;
+}
+
+/*
+ * Subqueries in a predicate may read plain tables that crmperm does not
+ * manage; a managed table (its own scopes would apply inside the scope, and
+ * could loop back), crmperm's catalog, or a view (which could hide either)
+ * is refused.
+ */
+static bool
+refuse_managed_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION &&
+			(crm_relation(rte->relid) != NULL ||
+			 get_rel_namespace(rte->relid) == get_namespace_oid("crmperm", false) ||
+			 !(rte->relkind == RELKIND_RELATION || rte->relkind == RELKIND_PARTITIONED_TABLE)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("scope predicate must not read \"%s\"", get_rel_name(rte->relid)),
+					 errdetail("Subqueries in a scope may read only tables crmperm does not manage.")));
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, refuse_managed_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, refuse_managed_walker, context);
+}
+
+/*
+ * crmperm._check_predicate(tbl, predicate): validate a custom scope when it
+ * is defined.  It must parse as one boolean expression over the table's
+ * columns, call no volatile function and read no managed table.
+ */
+PG_FUNCTION_INFO_V1(crmperm_check_predicate);
+Datum
+crmperm_check_predicate(PG_FUNCTION_ARGS)
+{
+	Relation	relation = relation_open(PG_GETARG_OID(0), AccessShareLock);
+	ParseState *pstate = policy_parsestate(relation);
+	Node	   *expr = analyze_predicate(pstate, crm_parse_predicate(text_to_cstring(PG_GETARG_TEXT_PP(1))));
+
+	if (contain_volatile_functions(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scope predicate must not call volatile functions"),
+				 errdetail("A scope is evaluated for every row and every query; its result must not change within a statement."),
+				 errhint("Use stable functions such as crmperm.user_id().")));
+	crm_extension_active();
+	refuse_managed_walker(expr, NULL);
+	free_parsestate(pstate);
+	relation_close(relation, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/* Context for errors while a stored custom scope is rebuilt. */
+typedef struct ScopeErrorContext
+{
+	const char *resource;
+	const char *scope;
+} ScopeErrorContext;
+
+static void
+scope_error_callback(void *arg)
+{
+	ScopeErrorContext *ctx = arg;
+
+	errcontext("crmperm scope \"%s\" of resource \"%s\"", ctx->scope, ctx->resource);
+}
+
+/* statement_timestamp() < until: a scope that ends, checked at execution. */
+#define TIMESTAMPTZ_LT_OPERATOR 1322	/* <(timestamptz, timestamptz) */
+
+static Node *
+before(TimestampTz until)
+{
+	Expr	   *now = (Expr *) makeFuncExpr(F_STATEMENT_TIMESTAMP, TIMESTAMPTZOID, NIL,
+											InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	Expr	   *end = (Expr *) makeConst(TIMESTAMPTZOID, -1, InvalidOid, sizeof(TimestampTz),
+										 TimestampTzGetDatum(until), false, FLOAT8PASSBYVAL);
+	OpExpr	   *op = (OpExpr *) make_opclause(TIMESTAMPTZ_LT_OPERATOR, BOOLOID, false,
+											  now, end, InvalidOid, InvalidOid);
+
+	op->opfuncid = F_TIMESTAMPTZ_LT;
+	return (Node *) op;
+}
+
+/*
+ * The qual of one granted scope for a principal, or NULL when it matches no
+ * row (a principal without the attribute, an unknown custom scope).  A scope
+ * that ends carries its end, so a cached plan stops matching at that moment.
+ */
+static Node *
+scope_qual(ParseState *pstate, const CrmRelation *rel, const CrmPrincipal *p,
+		   const CrmScope *scope)
+{
+	Node	   *qual = NULL;
+
+	if (strcmp(scope->name, "all") == 0)
+		qual = NULL;
+	else if (strcmp(scope->name, "owned") == 0)
+	{
+		if (p->user_id == NULL || NameStr(rel->owner_column)[0] == '\0')
+			return NULL;
+		qual = analyze_qual(pstate, column_matches(NameStr(rel->owner_column), p->user_id, false));
+	}
+	else if (strcmp(scope->name, "team") == 0)
+	{
+		if (p->team_ids == NIL || NameStr(rel->team_column)[0] == '\0')
+			return NULL;
+		qual = analyze_qual(pstate, column_matches(NameStr(rel->team_column),
+												   array_literal(p->team_ids), true));
+	}
+	else if (strcmp(scope->name, "department") == 0)
+	{
+		if (p->department_ids == NIL || NameStr(rel->department_column)[0] == '\0')
+			return NULL;
+		qual = analyze_qual(pstate, column_matches(NameStr(rel->department_column),
+												   array_literal(p->department_ids), true));
+	}
+	else
+	{
+		const CrmScopeDef *def = crm_scope_def(rel->resource, scope->name);
+		ScopeErrorContext ctx = {rel->resource, scope->name};
+		ErrorContextCallback callback;
+
+		if (def == NULL)
+			return NULL;
+		callback.callback = scope_error_callback;
+		callback.arg = &ctx;
+		callback.previous = error_context_stack;
+		error_context_stack = &callback;
+		qual = analyze_predicate(pstate, def->raw);
+		error_context_stack = callback.previous;
+	}
+
+	if (scope->until == DT_NOEND)
+		return qual ? qual : make_bool(true);
+	return qual ? (Node *) makeBoolExpr(AND_EXPR, list_make2(qual, before(scope->until)), -1)
+		: before(scope->until);
+}
+
 static Node *
 text_const(const char *value)
 {
@@ -161,31 +371,23 @@ text_const(const char *value)
 }
 
 /*
- * WITH CHECK for a scoped write: crmperm._in_scope(qual, resource, action,
- * scopes) returns true or raises crmperm's denial naming the resource and
- * the scope (PostgreSQL's own WITH CHECK failure names neither).
+ * WITH CHECK of a write that must stay inside a boundary: fn(qual, resource,
+ * action, what) returns true or raises crmperm's denial naming the resource
+ * and the scope or tenant column (PostgreSQL's own WITH CHECK failure names
+ * neither).
  */
 static Node *
-named_check(Node *qual, const char *resource, int action, List *scopes)
+named_check(Oid fn, Node *qual, const char *resource, int action, const char *what)
 {
-	Oid			argtypes[4] = {BOOLOID, TEXTOID, TEXTOID, TEXTOID};
-	Oid			fn = LookupFuncName(list_make2(makeString("crmperm"), makeString("_in_scope")),
-									4, argtypes, false);
-	StringInfoData names;
-	ListCell   *lc;
-
-	initStringInfo(&names);
-	foreach(lc, scopes)
-		appendStringInfo(&names, "%s%s", names.len ? " or " : "", strVal(lfirst(lc)));
 	return (Node *) makeFuncExpr(fn, BOOLOID,
 								 list_make4(qual, text_const(resource),
 											text_const(crm_action_name(action)),
-											text_const(names.data)),
+											text_const(what)),
 								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
 }
 
 static RowSecurityPolicy *
-make_policy(const char *name, Oid roleid, Node *qual, bool permissive)
+make_policy(const char *name, Oid roleid, Node *qual, bool permissive, bool hassublinks)
 {
 	RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 	Datum		role = ObjectIdGetDatum(roleid);
@@ -195,7 +397,7 @@ make_policy(const char *name, Oid roleid, Node *qual, bool permissive)
 	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	policy->qual = (Expr *) qual;
 	policy->with_check_qual = (Expr *) copyObject(qual);
-	policy->hassublinks = false;
+	policy->hassublinks = hassublinks;
 	policy->permissive = permissive;
 	return policy;
 }
@@ -207,13 +409,12 @@ crm_permissive_policies(CmdType cmd, Relation relation)
 	Oid			roleid = GetUserId();
 	int			action = cmd_action(cmd);
 	CrmDecision d;
-	const CrmPrincipal *p;
-	const CrmRelation *rel;
 	List	   *scopes;
 	List	   *ors = NIL;
 	ParseState *pstate;
 	ListCell   *lc;
 	RowSecurityPolicy *policy;
+	StringInfoData names;
 	char		name[NAMEDATALEN * 2];
 
 	if (action == 0 || !crm_extension_active() ||
@@ -222,38 +423,87 @@ crm_permissive_policies(CmdType cmd, Relation relation)
 
 	snprintf(name, sizeof(name), "crmperm %s.%s", d.resource, crm_action_name(action));
 	if (d.exemption != CRM_GOVERNED)
-		return lappend(policies, make_policy(name, roleid, make_bool(true), true));
+		return lappend(policies, make_policy(name, roleid, make_bool(true), true, false));
 	if (!crm_action_allowed(&d, action))
 		return policies;		/* no policy: default deny */
 
 	scopes = d.scopes[crm_action_index(action)];
 	if (scopes == NIL)
-		return lappend(policies, make_policy(name, roleid, make_bool(true), true));
+		return lappend(policies, make_policy(name, roleid, make_bool(true), true, false));
 
-	p = crm_principal(roleid);
-	rel = crm_relation(RelationGetRelid(relation));
 	pstate = policy_parsestate(relation);
+	initStringInfo(&names);
 	foreach(lc, scopes)
 	{
-		Node	   *raw = scope_expr(pstate, rel, p, strVal(lfirst(lc)));
+		CrmScope   *scope = lfirst(lc);
+		Node	   *qual = scope_qual(pstate, crm_relation(RelationGetRelid(relation)),
+									  crm_principal(roleid), scope);
 
-		if (raw)
-			ors = lappend(ors, analyze_qual(pstate, raw));
+		if (qual)
+			ors = lappend(ors, qual);
+		appendStringInfo(&names, "%s%s", names.len ? " or " : "", scope->name);
 	}
-	free_parsestate(pstate);
 	policy = make_policy(name, roleid,
 						 ors == NIL ? make_bool(false) :
 						 list_length(ors) == 1 ? linitial(ors) :
-						 (Node *) makeBoolExpr(OR_EXPR, ors, -1), true);
+						 (Node *) makeBoolExpr(OR_EXPR, ors, -1), true,
+						 pstate->p_hasSubLinks);
+	free_parsestate(pstate);
 	if (action == CRM_CREATE || action == CRM_UPDATE)
-		policy->with_check_qual = (Expr *) named_check((Node *) policy->with_check_qual,
-													   d.resource, action, scopes);
+		policy->with_check_qual = (Expr *) named_check(crm_check_function(false),
+													   (Node *) policy->with_check_qual,
+													   d.resource, action, names.data);
 	return lappend(policies, policy);
 }
 
 /*
- * crmperm._in_scope(ok, resource, action, scopes): the WITH CHECK of a
- * scoped create or update.  NULL counts as outside.
+ * The tenant boundary: for a governed principal on a table with a tenant
+ * column, a restrictive policy for every command, whatever was granted.  A
+ * principal without a tenant matches no row.
+ */
+static List *
+crm_restrictive_policies(CmdType cmd, Relation relation)
+{
+	List	   *policies = prev_restrictive ? prev_restrictive(cmd, relation) : NIL;
+	Oid			roleid = GetUserId();
+	int			action = cmd_action(cmd);
+	CrmDecision d;
+	const CrmRelation *rel;
+	const CrmPrincipal *p;
+	Node	   *qual;
+	RowSecurityPolicy *policy;
+
+	if (action == 0 || !crm_extension_active() ||
+		!crm_decide(roleid, RelationGetRelid(relation), &d) ||
+		d.exemption != CRM_GOVERNED)
+		return policies;
+	rel = crm_relation(RelationGetRelid(relation));
+	if (NameStr(rel->tenant_column)[0] == '\0')
+		return policies;
+
+	p = crm_principal(roleid);
+	if (p->tenant_id == NULL)
+		qual = make_bool(false);
+	else
+	{
+		ParseState *pstate = policy_parsestate(relation);
+
+		qual = analyze_qual(pstate, column_matches(NameStr(rel->tenant_column), p->tenant_id, false));
+		free_parsestate(pstate);
+	}
+	policy = make_policy("crmperm tenant", roleid, qual, false, false);
+	if (action == CRM_CREATE || action == CRM_UPDATE)
+		policy->with_check_qual = (Expr *) named_check(crm_check_function(true),
+													   (Node *) policy->with_check_qual,
+													   d.resource, action,
+													   NameStr(rel->tenant_column));
+	return lappend(policies, policy);
+}
+
+/*
+ * crmperm._in_scope(ok, resource, action, scopes) and
+ * crmperm._in_tenant(ok, resource, action, tenant_column): the WITH CHECK of
+ * a scoped or tenant-bound create or update.  NULL counts as outside.
  */
 PG_FUNCTION_INFO_V1(crmperm_in_scope);
 Datum
@@ -267,10 +517,16 @@ crmperm_in_scope(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(false);
 }
 
-static List *
-crm_restrictive_policies(CmdType cmd, Relation relation)
+PG_FUNCTION_INFO_V1(crmperm_in_tenant);
+Datum
+crmperm_in_tenant(PG_FUNCTION_ARGS)
 {
-	return prev_restrictive ? prev_restrictive(cmd, relation) : NIL;
+	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
+		PG_RETURN_BOOL(true);
+	crm_deny_tenant(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					text_to_cstring(PG_GETARG_TEXT_PP(2)),
+					text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	PG_RETURN_BOOL(false);
 }
 
 void
