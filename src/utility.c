@@ -19,6 +19,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -176,8 +177,21 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 			CopyStmt   *copy = (CopyStmt *) parsetree;
 
 			context_here = CRM_IN_COPY_TO;
+
 			if (copy->relation && is_managed_rangevar(copy->relation))
 			{
+				/*
+				 * PostgreSQL refuses to COPY a partitioned table, except under
+				 * row security, where its own rewrite reads ONLY the parent:
+				 * an empty export, silently.  Refuse it for everyone.
+				 */
+				if (get_rel_relkind(RangeVarGetRelid(copy->relation, NoLock, true)) ==
+					RELKIND_PARTITIONED_TABLE)
+					ereport(ERROR,
+							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+							 errmsg("cannot copy from partitioned table \"%s\"",
+									copy->relation->relname),
+							 errhint("Try the COPY (SELECT ...) TO variant.")));
 				pstmt = copyObject(pstmt);
 				readOnlyTree = false;
 				rewrite_copy_to((CopyStmt *) pstmt->utilityStmt);
