@@ -61,6 +61,7 @@ static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
 static HTAB *principal_hash = NULL; /* roleid -> CrmPrincipal */
 static HTAB *grant_hash = NULL; /* (roleid, relid) -> CrmGrant */
 static List *scope_defs = NIL;	/* CrmScopeDef entries */
+static HTAB *policy_hash = NULL;	/* CrmPolicyKey -> CrmPolicy */
 static Oid	in_scope_fn = InvalidOid;	/* crmperm._in_scope() */
 static Oid	in_tenant_fn = InvalidOid;	/* crmperm._in_tenant() */
 
@@ -267,7 +268,7 @@ cache_ensure(void)
 	MemoryContextReset(CrmCacheContext);
 	watched = NIL;
 	scope_defs = NIL;
-	rel_hash = principal_hash = grant_hash = NULL;
+	rel_hash = principal_hash = grant_hash = policy_hash = NULL;
 	built_at = inval_count;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -283,6 +284,10 @@ cache_ensure(void)
 	ctl.entrysize = sizeof(CrmGrant);
 	grant_hash = hash_create("crmperm grants", 256, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(CrmPolicyKey);
+	ctl.entrysize = sizeof(CrmPolicy);
+	policy_hash = hash_create("crmperm policies", 256, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	/*
 	 * While CREATE / ALTER EXTENSION crmperm runs its script, the catalog is
@@ -371,6 +376,31 @@ Oid
 crm_check_function(bool tenant)
 {
 	return tenant ? in_tenant_fn : in_scope_fn;
+}
+
+/* Where cached things live: valid until the next hook entry resets it. */
+MemoryContext
+crm_cache_memory(void)
+{
+	return CrmCacheContext;
+}
+
+/*
+ * The cached policy of a role on a relation for an action; *found is false
+ * for a new entry, which the caller fills (nodes in crm_cache_memory()).
+ * Valid until the next hook entry.
+ */
+CrmPolicy *
+crm_policy_entry(Oid roleid, Oid relid, int action, bool restrictive, bool *found)
+{
+	CrmPolicyKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.roleid = roleid;
+	key.relid = relid;
+	key.action = action;
+	key.restrictive = restrictive;
+	return hash_search(policy_hash, &key, HASH_ENTER, found);
 }
 
 /* The custom scope with this name on a resource, or NULL. */
@@ -595,6 +625,14 @@ forget_principal(Oid roleid)
 	CrmGrant   *g;
 
 	hash_search(principal_hash, &roleid, HASH_REMOVE, NULL);
+	hash_seq_init(&status, policy_hash);
+	{
+		CrmPolicy  *pol;
+
+		while ((pol = hash_seq_search(&status)) != NULL)
+			if (pol->key.roleid == roleid)
+				hash_search(policy_hash, &pol->key, HASH_REMOVE, NULL);
+	}
 	hash_seq_init(&status, grant_hash);
 	while ((g = hash_seq_search(&status)) != NULL)
 		if (g->key.roleid == roleid)

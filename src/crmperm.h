@@ -69,6 +69,24 @@ typedef struct CrmScopeDef
 	Node	   *raw;			/* the predicate, parsed (raw grammar output) */
 } CrmScopeDef;
 
+/* The policy quals built for a role on a relation and command, cached. */
+typedef struct CrmPolicyKey
+{
+	Oid			roleid;
+	Oid			relid;
+	int			action;			/* CRM_READ ... */
+	bool		restrictive;	/* the tenant boundary */
+} CrmPolicyKey;
+
+typedef struct CrmPolicy
+{
+	CrmPolicyKey key;
+	bool		none;			/* no policy (default deny / no boundary) */
+	Expr	   *qual;
+	Expr	   *with_check;
+	bool		hassublinks;
+} CrmPolicy;
+
 /* Everything crmperm decides for a role on one table. */
 typedef struct CrmDecision
 {
@@ -113,6 +131,9 @@ extern bool crm_scopes_include_all(List *scopes);
 extern const CrmScopeDef *crm_scope_def(const char *resource, const char *name);
 extern List *crm_managed_relids(void);
 extern Oid	crm_check_function(bool tenant);
+extern MemoryContext crm_cache_memory(void);
+extern CrmPolicy *crm_policy_entry(Oid roleid, Oid relid, int action, bool restrictive,
+								   bool *found);
 extern void crm_spi_query(const char *sql, Oid arg);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */

@@ -386,8 +386,10 @@ named_check(Oid fn, Node *qual, const char *resource, int action, const char *wh
 								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
 }
 
+/* A policy for the planner, from a cached entry (quals copied: the cache may
+ * be rebuilt before core copies them itself). */
 static RowSecurityPolicy *
-make_policy(const char *name, Oid roleid, Node *qual, bool permissive, bool hassublinks)
+make_policy(const char *name, Oid roleid, const CrmPolicy *entry, bool permissive)
 {
 	RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
 	Datum		role = ObjectIdGetDatum(roleid);
@@ -395,11 +397,64 @@ make_policy(const char *name, Oid roleid, Node *qual, bool permissive, bool hass
 	policy->policy_name = pstrdup(name);
 	policy->polcmd = '*';
 	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
-	policy->qual = (Expr *) qual;
-	policy->with_check_qual = (Expr *) copyObject(qual);
-	policy->hassublinks = hassublinks;
+	policy->qual = copyObject(entry->qual);
+	policy->with_check_qual = copyObject(entry->with_check);
+	policy->hassublinks = entry->hassublinks;
 	policy->permissive = permissive;
 	return policy;
+}
+
+/* Store built quals in a cache entry (in the cache's memory). */
+static void
+store_policy(CrmPolicy *entry, Node *qual, Node *with_check, bool hassublinks)
+{
+	MemoryContext old = MemoryContextSwitchTo(crm_cache_memory());
+
+	entry->qual = copyObject((Expr *) qual);
+	entry->with_check = copyObject((Expr *) (with_check ? with_check : qual));
+	entry->hassublinks = hassublinks;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The permissive policy of a governed principal that holds the action: its
+ * scopes OR-ed; creates and updates checked with a named denial.
+ */
+static void
+build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int action)
+{
+	List	   *scopes = d->scopes[crm_action_index(action)];
+	List	   *ors = NIL;
+	ParseState *pstate;
+	ListCell   *lc;
+	StringInfoData names;
+	Node	   *qual;
+
+	if (scopes == NIL)
+	{
+		store_policy(entry, make_bool(true), NULL, false);
+		return;
+	}
+	pstate = policy_parsestate(relation);
+	initStringInfo(&names);
+	foreach(lc, scopes)
+	{
+		CrmScope   *scope = lfirst(lc);
+		Node	   *one = scope_qual(pstate, crm_relation(RelationGetRelid(relation)),
+									 crm_principal(entry->key.roleid), scope);
+
+		if (one)
+			ors = lappend(ors, one);
+		appendStringInfo(&names, "%s%s", names.len ? " or " : "", scope->name);
+	}
+	qual = ors == NIL ? make_bool(false) :
+		list_length(ors) == 1 ? linitial(ors) : (Node *) makeBoolExpr(OR_EXPR, ors, -1);
+	store_policy(entry, qual,
+				 (action == CRM_CREATE || action == CRM_UPDATE) ?
+				 named_check(crm_check_function(false), copyObject(qual), d->resource,
+							 action, names.data) : NULL,
+				 pstate->p_hasSubLinks);
+	free_parsestate(pstate);
 }
 
 static List *
@@ -409,51 +464,29 @@ crm_permissive_policies(CmdType cmd, Relation relation)
 	Oid			roleid = GetUserId();
 	int			action = cmd_action(cmd);
 	CrmDecision d;
-	List	   *scopes;
-	List	   *ors = NIL;
-	ParseState *pstate;
-	ListCell   *lc;
-	RowSecurityPolicy *policy;
-	StringInfoData names;
+	CrmPolicy  *entry;
+	bool		found;
 	char		name[NAMEDATALEN * 2];
 
 	if (action == 0 || !crm_extension_active() ||
 		!crm_decide(roleid, RelationGetRelid(relation), &d))
 		return policies;
 
-	snprintf(name, sizeof(name), "crmperm %s.%s", d.resource, crm_action_name(action));
-	if (d.exemption != CRM_GOVERNED)
-		return lappend(policies, make_policy(name, roleid, make_bool(true), true, false));
-	if (!crm_action_allowed(&d, action))
-		return policies;		/* no policy: default deny */
-
-	scopes = d.scopes[crm_action_index(action)];
-	if (scopes == NIL)
-		return lappend(policies, make_policy(name, roleid, make_bool(true), true, false));
-
-	pstate = policy_parsestate(relation);
-	initStringInfo(&names);
-	foreach(lc, scopes)
+	entry = crm_policy_entry(roleid, RelationGetRelid(relation), action, false, &found);
+	if (!found)
 	{
-		CrmScope   *scope = lfirst(lc);
-		Node	   *qual = scope_qual(pstate, crm_relation(RelationGetRelid(relation)),
-									  crm_principal(roleid), scope);
-
-		if (qual)
-			ors = lappend(ors, qual);
-		appendStringInfo(&names, "%s%s", names.len ? " or " : "", scope->name);
+		entry->none = false;
+		if (d.exemption != CRM_GOVERNED)
+			store_policy(entry, make_bool(true), NULL, false);
+		else if (!crm_action_allowed(&d, action))
+			entry->none = true; /* no policy: default deny */
+		else
+			build_permissive(entry, relation, &d, action);
 	}
-	policy = make_policy(name, roleid,
-						 ors == NIL ? make_bool(false) :
-						 list_length(ors) == 1 ? linitial(ors) :
-						 (Node *) makeBoolExpr(OR_EXPR, ors, -1), true,
-						 pstate->p_hasSubLinks);
-	free_parsestate(pstate);
-	if (action == CRM_CREATE || action == CRM_UPDATE)
-		policy->with_check_qual = (Expr *) named_check(crm_check_function(false),
-													   (Node *) policy->with_check_qual,
-													   d.resource, action, names.data);
-	return lappend(policies, policy);
+	if (entry->none)
+		return policies;
+	snprintf(name, sizeof(name), "crmperm %s.%s", d.resource, crm_action_name(action));
+	return lappend(policies, make_policy(name, roleid, entry, true));
 }
 
 /*
@@ -461,27 +494,17 @@ crm_permissive_policies(CmdType cmd, Relation relation)
  * column, a restrictive policy for every command, whatever was granted.  A
  * principal without a tenant matches no row.
  */
-static List *
-crm_restrictive_policies(CmdType cmd, Relation relation)
+static void
+build_restrictive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int action)
 {
-	List	   *policies = prev_restrictive ? prev_restrictive(cmd, relation) : NIL;
-	Oid			roleid = GetUserId();
-	int			action = cmd_action(cmd);
-	CrmDecision d;
-	const CrmRelation *rel;
+	const CrmRelation *rel = crm_relation(RelationGetRelid(relation));
 	const CrmPrincipal *p;
 	Node	   *qual;
-	RowSecurityPolicy *policy;
 
-	if (action == 0 || !crm_extension_active() ||
-		!crm_decide(roleid, RelationGetRelid(relation), &d) ||
-		d.exemption != CRM_GOVERNED)
-		return policies;
-	rel = crm_relation(RelationGetRelid(relation));
-	if (NameStr(rel->tenant_column)[0] == '\0')
-		return policies;
-
-	p = crm_principal(roleid);
+	entry->none = d->exemption != CRM_GOVERNED || NameStr(rel->tenant_column)[0] == '\0';
+	if (entry->none)
+		return;
+	p = crm_principal(entry->key.roleid);
 	if (p->tenant_id == NULL)
 		qual = make_bool(false);
 	else
@@ -491,13 +514,32 @@ crm_restrictive_policies(CmdType cmd, Relation relation)
 		qual = analyze_qual(pstate, column_matches(NameStr(rel->tenant_column), p->tenant_id, false));
 		free_parsestate(pstate);
 	}
-	policy = make_policy("crmperm tenant", roleid, qual, false, false);
-	if (action == CRM_CREATE || action == CRM_UPDATE)
-		policy->with_check_qual = (Expr *) named_check(crm_check_function(true),
-													   (Node *) policy->with_check_qual,
-													   d.resource, action,
-													   NameStr(rel->tenant_column));
-	return lappend(policies, policy);
+	store_policy(entry, qual,
+				 (action == CRM_CREATE || action == CRM_UPDATE) ?
+				 named_check(crm_check_function(true), copyObject(qual), d->resource,
+							 action, NameStr(rel->tenant_column)) : NULL,
+				 false);
+}
+
+static List *
+crm_restrictive_policies(CmdType cmd, Relation relation)
+{
+	List	   *policies = prev_restrictive ? prev_restrictive(cmd, relation) : NIL;
+	Oid			roleid = GetUserId();
+	int			action = cmd_action(cmd);
+	CrmDecision d;
+	CrmPolicy  *entry;
+	bool		found;
+
+	if (action == 0 || !crm_extension_active() ||
+		!crm_decide(roleid, RelationGetRelid(relation), &d))
+		return policies;
+	entry = crm_policy_entry(roleid, RelationGetRelid(relation), action, true, &found);
+	if (!found)
+		build_restrictive(entry, relation, &d, action);
+	if (entry->none)
+		return policies;
+	return lappend(policies, make_policy("crmperm tenant", roleid, entry, false));
 }
 
 /*
