@@ -384,6 +384,45 @@ BEGIN
 END
 $$;
 
+-- A table that just went below a table crmperm manages (CREATE TABLE ...
+-- PARTITION OF / INHERITS, ATTACH PARTITION, INHERIT): secure it.  A managed
+-- table never goes below another table, and nothing inherits from two.
+CREATE FUNCTION crmperm._adopt_child(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    roots text[];
+BEGIN
+    IF EXISTS (SELECT FROM crmperm.resources r WHERE r.tbl = rel) THEN
+        RAISE EXCEPTION 'cannot put managed table % below another table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = 'Queries on the parent would read its rows without its scopes.',
+                  HINT = 'Stop managing it with crmperm.unmanage_table() first, or manage the parent instead.';
+    END IF;
+    WITH RECURSIVE up(relid) AS (
+        SELECT rel::oid
+        UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.relid)
+    SELECT array_agg(DISTINCT r.resource ORDER BY r.resource) INTO roots
+      FROM up JOIN crmperm.resources r ON r.tbl = up.relid;
+    IF cardinality(roots) > 1 THEN
+        RAISE EXCEPTION 'table % cannot inherit from more than one managed table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = pg_catalog.format('It would inherit from resources %s.', array_to_string(roots, ', '));
+    END IF;
+    PERFORM crmperm._secure(rel);
+END
+$$;
+
+-- Only a table's owner (or a superuser) manages or unmanages it: managing
+-- replaces the owner's own row security with crmperm's.
+CREATE FUNCTION crmperm._check_owner(tbl regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role(crmperm._caller(), (SELECT c.relowner FROM pg_class c WHERE c.oid = tbl), 'MEMBER') THEN
+        RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
 REVOKE ALL ON FUNCTION crmperm._not_null(anyelement, text), crmperm._check_name(text, text),
     crmperm._resource(text), crmperm._permission_set(text), crmperm._role(text),
     crmperm._column(regclass, name, text), crmperm._check_scope(crmperm.resources, text),
@@ -425,6 +464,13 @@ BEGIN
         RAISE EXCEPTION 'cannot manage partition "%" on its own', tbl
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Manage the partitioned table: its partitions follow.';
     END IF;
+    IF EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = tbl) THEN
+        RAISE EXCEPTION 'cannot manage inheritance child "%" on its own', tbl
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Queries on its parent would read its rows without its scopes.',
+                  HINT = 'Manage the parent table: its children follow.';
+    END IF;
+    PERFORM crmperm._check_owner(tbl);
     resource := coalesce(resource, c.relname::text);
     IF resource !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
         RAISE EXCEPTION 'invalid resource name "%"', resource
@@ -468,6 +514,7 @@ DECLARE
     child regclass;
 BEGIN
     PERFORM crmperm._not_null(tbl, 'table');
+    PERFORM crmperm._check_owner(tbl);
     DELETE FROM crmperm.resources x WHERE x.tbl = _unmanage_table.tbl RETURNING * INTO r;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table "%" is not managed', tbl USING ERRCODE = 'undefined_object';
@@ -496,6 +543,11 @@ DECLARE
     r crmperm.resources := crmperm._resource(resource);
 BEGIN
     PERFORM crmperm._not_null(sensitive, 'sensitive');
+    IF NOT sensitive AND r.sensitive AND
+       NOT (SELECT a.rolsuper FROM pg_authid a WHERE a.oid = crmperm._caller()) THEN
+        RAISE EXCEPTION 'permission denied: only a superuser may make resource "%" not sensitive', r.resource
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF sensitive THEN
         IF EXISTS (SELECT FROM crmperm.object_grants g
                     WHERE g.resource = r.resource AND g.action <> 'read') THEN
@@ -764,6 +816,13 @@ CREATE FUNCTION crmperm._set_principal(principal regrole, user_id text, team_ids
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM crmperm._not_null(principal, 'principal');
+    IF pg_has_role(crmperm._caller(), principal, 'MEMBER') AND
+       NOT (SELECT a.rolsuper FROM pg_authid a WHERE a.oid = crmperm._caller()) THEN
+        RAISE EXCEPTION 'permission denied: role "%" may not set its own principal attributes', crmperm._caller()
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('Role "%s" is "%s" or a member of it.', crmperm._caller(), principal),
+                  HINT = 'Ask a superuser or another holder of manage_permissions.';
+    END IF;
     IF array_position(team_ids, NULL) IS NOT NULL OR array_position(department_ids, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'team and department ids must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;

@@ -38,7 +38,7 @@ SELECT crmperm.set_super_admin('sa_delegate', true);
 SELECT crmperm._set_super_admin('sa_delegate', true);
 UPDATE crmperm.principals SET super_admin = true;
 INSERT INTO crmperm.principals (principal, super_admin) VALUES ('sa_delegate', true);
-SELECT crmperm.set_principal('sa_delegate', user_id => 'u1');     -- allowed: attributes only
+SELECT crmperm.set_principal('sa_delegate', user_id => 'u1');     -- not even its own attributes
 CREATE FUNCTION pg_temp.elevate() RETURNS void SECURITY DEFINER LANGUAGE sql
     AS $$SELECT crmperm.set_super_admin('sa_delegate', true)$$;
 SELECT pg_temp.elevate();

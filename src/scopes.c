@@ -22,6 +22,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -42,6 +44,8 @@
 #include "utils/fmgroids.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "crmperm.h"
 
@@ -251,6 +255,60 @@ refuse_managed_walker(Node *node, void *context)
 }
 
 /*
+ * A function a predicate calls, outside pg_catalog and crmperm, must pin its
+ * search_path: an SQL function is inlined with the session's search path,
+ * where pg_temp comes first, and any function resolves names at run time.
+ */
+static bool
+pinned_search_path(Oid funcid, void *context)
+{
+	HeapTuple	tup;
+	bool		isnull;
+	bool		pinned = false;
+	Oid			nsp = get_func_namespace(funcid);
+
+	if (nsp == PG_CATALOG_NAMESPACE || nsp == get_namespace_oid("crmperm", false))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", funcid);
+	{
+		Datum		config = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proconfig, &isnull);
+
+		if (!isnull)
+		{
+			Datum	   *items;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(config), TEXTOID, -1, false, TYPALIGN_INT,
+							  &items, NULL, &n);
+			for (int i = 0; i < n; i++)
+				if (strncmp(TextDatumGetCString(items[i]), "search_path=", 12) == 0)
+					pinned = true;
+		}
+	}
+	ReleaseSysCache(tup);
+	if (!pinned)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scope predicate must not call function %s", format_procedure(funcid)),
+				 errdetail("It does not set search_path, so a session could change what it reads."),
+				 errhint("ALTER FUNCTION %s SET search_path = ...", format_procedure(funcid))));
+	return false;
+}
+
+static bool
+check_functions_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, check_functions_walker, context, 0);
+	check_functions_in_node(node, pinned_search_path, context);
+	return expression_tree_walker(node, check_functions_walker, context);
+}
+
+/*
  * crmperm._check_predicate(tbl, predicate): validate a custom scope when it
  * is defined.  It must parse as one boolean expression over the table's
  * columns, call no volatile function and read no managed table.
@@ -271,6 +329,7 @@ crmperm_check_predicate(PG_FUNCTION_ARGS)
 				 errhint("Use stable functions such as crmperm.user_id().")));
 	crm_extension_active();
 	refuse_managed_walker(expr, NULL);
+	check_functions_walker(expr, NULL);
 	free_parsestate(pstate);
 	relation_close(relation, AccessShareLock);
 	PG_RETURN_VOID();

@@ -138,6 +138,8 @@ new_child(Node *parsetree)
 
 			if (cmd->subtype == AT_AttachPartition)
 				return RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+			if (cmd->subtype == AT_AddInherit)
+				return RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation, NoLock, true);
 		}
 	}
 	return InvalidOid;
@@ -146,7 +148,10 @@ new_child(Node *parsetree)
 /*
  * A partition or child added below a managed table gets row security
  * enabled and forced, as manage_table() did for the existing ones: queried
- * directly it must show the same rows.
+ * directly it must show the same rows.  A managed table itself never goes
+ * below another table (its rows would be read through the parent without
+ * its scopes), and nothing inherits from two managed tables
+ * (crmperm._adopt_child() refuses both).
  */
 static void
 secure_new_child(Oid relid)
@@ -157,7 +162,7 @@ secure_new_child(Oid relid)
 	if (!crm_extension_active() || crm_relation(relid) == NULL)
 		return;
 	SPI_connect();
-	crm_spi_query("SELECT crmperm._secure($1::pg_catalog.regclass)", relid);
+	crm_spi_query("SELECT crmperm._adopt_child($1::pg_catalog.regclass)", relid);
 	SPI_finish();
 }
 
