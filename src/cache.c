@@ -689,6 +689,22 @@ crm_decide(Oid roleid, Oid relid, CrmDecision *d)
 	CrmGrantKey key;
 	CrmGrant   *g;
 
+	/*
+	 * The executor check and both policy hooks ask the same question in a
+	 * row: remember the last answer for this cache build and statement.
+	 */
+	static CrmDecision last;
+	static Oid	last_roleid = InvalidOid;
+	static uint64 last_built = 0;
+	static TimestampTz last_statement = 0;
+
+	if (last_built == built_at && last_roleid == roleid && last.relid == relid &&
+		last_statement == GetCurrentStatementStartTimestamp() && cache_ready())
+	{
+		*d = last;
+		return true;
+	}
+
 	if (crm_relation(relid) == NULL)
 		return false;
 	/* may reset the cache (an assignment expired): look rel up after it */
@@ -719,6 +735,10 @@ crm_decide(Oid roleid, Oid relid, CrmDecision *d)
 		for (int i = 0; i < CRM_NACTIONS; i++)
 			d->scopes[i] = g->scopes[i];
 	}
+	last = *d;
+	last_roleid = roleid;
+	last_built = built_at;
+	last_statement = GetCurrentStatementStartTimestamp();
 	return true;
 }
 

@@ -590,7 +590,13 @@ crm_restrictive_policies(CmdType cmd, Relation relation)
 	CrmPolicy  *entry;
 	bool		found;
 
-	if (action == 0 || !crm_extension_active() ||
+	const CrmRelation *rel;
+
+	if (action == 0 || !crm_extension_active())
+		return policies;
+	/* most tables have no tenant column: answer that first */
+	rel = crm_relation(RelationGetRelid(relation));
+	if (rel == NULL || NameStr(rel->tenant_column)[0] == '\0' ||
 		!crm_decide(roleid, RelationGetRelid(relation), &d))
 		return policies;
 	entry = crm_policy_entry(roleid, RelationGetRelid(relation), action, true, &found);
