@@ -385,6 +385,13 @@ crm_cache_memory(void)
 	return CrmCacheContext;
 }
 
+/* Start over at the next hook entry (after a failed build, say). */
+void
+crm_cache_invalidate(void)
+{
+	inval_count++;
+}
+
 /*
  * The cached policy of a role on a relation for an action; *found is false
  * for a new entry, which the caller fills (nodes in crm_cache_memory()).

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -82,6 +83,8 @@ typedef struct CrmPolicy
 {
 	CrmPolicyKey key;
 	bool		none;			/* no policy (default deny / no boundary) */
+	char		name[NAMEDATALEN * 2];
+	ArrayType  *roles;			/* {roleid} */
 	Expr	   *qual;
 	Expr	   *with_check;
 	bool		hassublinks;
@@ -132,6 +135,7 @@ extern const CrmScopeDef *crm_scope_def(const char *resource, const char *name);
 extern List *crm_managed_relids(void);
 extern Oid	crm_check_function(bool tenant);
 extern MemoryContext crm_cache_memory(void);
+extern void crm_cache_invalidate(void);
 extern CrmPolicy *crm_policy_entry(Oid roleid, Oid relid, int action, bool restrictive,
 								   bool *found);
 extern void crm_spi_query(const char *sql, Oid arg);

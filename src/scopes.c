@@ -445,21 +445,24 @@ named_check(Oid fn, Node *qual, const char *resource, int action, const char *wh
 								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
 }
 
-/* A policy for the planner, from a cached entry (quals copied: the cache may
- * be rebuilt before core copies them itself). */
+/*
+ * A policy for the planner, from a cached entry.  The quals are copied: the
+ * cache may be rebuilt by a later hook call before core copies them itself.
+ * The role array is core's to read only while it filters this hook's
+ * policies, right after the hook returns, so the cached one is handed over.
+ */
 static RowSecurityPolicy *
-make_policy(const char *name, Oid roleid, const CrmPolicy *entry, bool permissive)
+make_policy(const CrmPolicy *entry)
 {
 	RowSecurityPolicy *policy = palloc0(sizeof(RowSecurityPolicy));
-	Datum		role = ObjectIdGetDatum(roleid);
 
-	policy->policy_name = pstrdup(name);
+	policy->policy_name = pstrdup(entry->name);
 	policy->polcmd = '*';
-	policy->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	policy->roles = entry->roles;
 	policy->qual = copyObject(entry->qual);
 	policy->with_check_qual = copyObject(entry->with_check);
 	policy->hassublinks = entry->hassublinks;
-	policy->permissive = permissive;
+	policy->permissive = !entry->key.restrictive;
 	return policy;
 }
 
@@ -468,7 +471,10 @@ static void
 store_policy(CrmPolicy *entry, Node *qual, Node *with_check, bool hassublinks)
 {
 	MemoryContext old = MemoryContextSwitchTo(crm_cache_memory());
+	Datum		role = ObjectIdGetDatum(entry->key.roleid);
 
+	entry->none = false;
+	entry->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	entry->qual = copyObject((Expr *) qual);
 	entry->with_check = copyObject((Expr *) (with_check ? with_check : qual));
 	entry->hassublinks = hassublinks;
@@ -516,38 +522,6 @@ build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int 
 	free_parsestate(pstate);
 }
 
-static List *
-crm_permissive_policies(CmdType cmd, Relation relation)
-{
-	List	   *policies = prev_permissive ? prev_permissive(cmd, relation) : NIL;
-	Oid			roleid = GetUserId();
-	int			action = cmd_action(cmd);
-	CrmDecision d;
-	CrmPolicy  *entry;
-	bool		found;
-	char		name[NAMEDATALEN * 2];
-
-	if (action == 0 || !crm_extension_active() ||
-		!crm_decide(roleid, RelationGetRelid(relation), &d))
-		return policies;
-
-	entry = crm_policy_entry(roleid, RelationGetRelid(relation), action, false, &found);
-	if (!found)
-	{
-		entry->none = false;
-		if (d.exemption != CRM_GOVERNED)
-			store_policy(entry, make_bool(true), NULL, false);
-		else if (!crm_action_allowed(&d, action))
-			entry->none = true; /* no policy: default deny */
-		else
-			build_permissive(entry, relation, &d, action);
-	}
-	if (entry->none)
-		return policies;
-	snprintf(name, sizeof(name), "crmperm %s.%s", d.resource, crm_action_name(action));
-	return lappend(policies, make_policy(name, roleid, entry, true));
-}
-
 /*
  * The tenant boundary: for a governed principal on a table with a tenant
  * column, a restrictive policy for every command, whatever was granted.  A
@@ -560,9 +534,8 @@ build_restrictive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int
 	const CrmPrincipal *p;
 	Node	   *qual;
 
-	entry->none = d->exemption != CRM_GOVERNED || NameStr(rel->tenant_column)[0] == '\0';
-	if (entry->none)
-		return;
+	if (d->exemption != CRM_GOVERNED || NameStr(rel->tenant_column)[0] == '\0')
+		return;					/* no boundary */
 	p = crm_principal(entry->key.roleid);
 	if (p->tenant_id == NULL)
 		qual = make_bool(false);
@@ -580,31 +553,74 @@ build_restrictive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int
 				 false);
 }
 
+/*
+ * The cached policy of the current role on a relation, built on first use;
+ * NULL when there is none (not managed, not granted, no tenant boundary).
+ * A failed build leaves nothing behind.
+ */
+static const CrmPolicy *
+current_policy(Relation relation, CmdType cmd, bool restrictive)
+{
+	Oid			roleid = GetUserId();
+	int			action = cmd_action(cmd);
+	CrmPolicy  *entry;
+	bool		found;
+
+	if (action == 0 || !crm_extension_active())
+		return NULL;
+	entry = crm_policy_entry(roleid, RelationGetRelid(relation), action, restrictive, &found);
+	if (!found)
+	{
+		entry->none = true;
+		PG_TRY();
+		{
+			CrmDecision d;
+
+			if (crm_decide(roleid, RelationGetRelid(relation), &d))
+			{
+				if (restrictive)
+				{
+					strlcpy(entry->name, "crmperm tenant", sizeof(entry->name));
+					build_restrictive(entry, relation, &d, action);
+				}
+				else
+				{
+					snprintf(entry->name, sizeof(entry->name), "crmperm %s.%s",
+							 d.resource, crm_action_name(action));
+					if (d.exemption != CRM_GOVERNED)
+						store_policy(entry, make_bool(true), NULL, false);
+					else if (crm_action_allowed(&d, action))
+						build_permissive(entry, relation, &d, action);
+					/* else no policy: default deny */
+				}
+			}
+		}
+		PG_CATCH();
+		{
+			crm_cache_invalidate();
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return entry->none ? NULL : entry;
+}
+
+static List *
+crm_permissive_policies(CmdType cmd, Relation relation)
+{
+	List	   *policies = prev_permissive ? prev_permissive(cmd, relation) : NIL;
+	const CrmPolicy *entry = current_policy(relation, cmd, false);
+
+	return entry ? lappend(policies, make_policy(entry)) : policies;
+}
+
 static List *
 crm_restrictive_policies(CmdType cmd, Relation relation)
 {
 	List	   *policies = prev_restrictive ? prev_restrictive(cmd, relation) : NIL;
-	Oid			roleid = GetUserId();
-	int			action = cmd_action(cmd);
-	CrmDecision d;
-	CrmPolicy  *entry;
-	bool		found;
+	const CrmPolicy *entry = current_policy(relation, cmd, true);
 
-	const CrmRelation *rel;
-
-	if (action == 0 || !crm_extension_active())
-		return policies;
-	/* most tables have no tenant column: answer that first */
-	rel = crm_relation(RelationGetRelid(relation));
-	if (rel == NULL || NameStr(rel->tenant_column)[0] == '\0' ||
-		!crm_decide(roleid, RelationGetRelid(relation), &d))
-		return policies;
-	entry = crm_policy_entry(roleid, RelationGetRelid(relation), action, true, &found);
-	if (!found)
-		build_restrictive(entry, relation, &d, action);
-	if (entry->none)
-		return policies;
-	return lappend(policies, make_policy("crmperm tenant", roleid, entry, false));
+	return entry ? lappend(policies, make_policy(entry)) : policies;
 }
 
 /*
