@@ -43,6 +43,14 @@ typedef struct CrmGrantKey
 	Oid			relid;			/* the managed table (toprelid) */
 } CrmGrantKey;
 
+/* A decision, remembered until the principal's soonest expiry. */
+typedef struct CrmDecisionEntry
+{
+	CrmGrantKey key;			/* relid: the relation decided on */
+	CrmDecision d;
+	TimestampTz expires;
+} CrmDecisionEntry;
+
 typedef struct CrmGrant
 {
 	CrmGrantKey key;
@@ -62,6 +70,7 @@ static HTAB *principal_hash = NULL; /* roleid -> CrmPrincipal */
 static HTAB *grant_hash = NULL; /* (roleid, relid) -> CrmGrant */
 static List *scope_defs = NIL;	/* CrmScopeDef entries */
 static HTAB *policy_hash = NULL;	/* CrmPolicyKey -> CrmPolicy */
+static HTAB *decision_hash = NULL;	/* (roleid, relid) -> CrmDecisionEntry */
 static Oid	in_scope_fn = InvalidOid;	/* crmperm._in_scope() */
 static Oid	in_tenant_fn = InvalidOid;	/* crmperm._in_tenant() */
 
@@ -268,7 +277,7 @@ cache_ensure(void)
 	MemoryContextReset(CrmCacheContext);
 	watched = NIL;
 	scope_defs = NIL;
-	rel_hash = principal_hash = grant_hash = policy_hash = NULL;
+	rel_hash = principal_hash = grant_hash = policy_hash = decision_hash = NULL;
 	built_at = inval_count;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -284,6 +293,9 @@ cache_ensure(void)
 	ctl.entrysize = sizeof(CrmGrant);
 	grant_hash = hash_create("crmperm grants", 256, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(CrmDecisionEntry);
+	decision_hash = hash_create("crmperm decisions", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ctl.keysize = sizeof(CrmPolicyKey);
 	ctl.entrysize = sizeof(CrmPolicy);
 	policy_hash = hash_create("crmperm policies", 256, &ctl,
@@ -644,6 +656,14 @@ forget_principal(Oid roleid)
 	while ((g = hash_seq_search(&status)) != NULL)
 		if (g->key.roleid == roleid)
 			hash_search(grant_hash, &g->key, HASH_REMOVE, NULL);
+	hash_seq_init(&status, decision_hash);
+	{
+		CrmDecisionEntry *e;
+
+		while ((e = hash_seq_search(&status)) != NULL)
+			if (e->key.roleid == roleid)
+				hash_search(decision_hash, &e->key, HASH_REMOVE, NULL);
+	}
 }
 
 /*
@@ -686,7 +706,9 @@ crm_principal(Oid roleid)
 /*
  * What a role may do on a relation: false if crmperm does not manage it.
  * The decision is a copy: it stays valid whatever the cache does next,
- * except for the scope lists, which live until the next lookup.
+ * except for the scope lists, which live until the next lookup.  Decisions
+ * are remembered per (role, relation): the executor check and the policy
+ * hooks ask at every statement.
  */
 bool
 crm_decide(Oid roleid, Oid relid, CrmDecision *d)
@@ -696,19 +718,17 @@ crm_decide(Oid roleid, Oid relid, CrmDecision *d)
 	CrmGrantKey key;
 	CrmGrant   *g;
 
-	/*
-	 * The executor check and both policy hooks ask the same question in a
-	 * row: remember the last answer for this cache build and statement.
-	 */
-	static CrmDecision last;
-	static Oid	last_roleid = InvalidOid;
-	static uint64 last_built = 0;
-	static TimestampTz last_statement = 0;
+	CrmDecisionEntry *entry;
+	bool		found;
 
-	if (last_built == built_at && last_roleid == roleid && last.relid == relid &&
-		last_statement == GetCurrentStatementStartTimestamp() && cache_ready())
+	if (!cache_ready())
+		return false;
+	key.roleid = roleid;
+	key.relid = relid;
+	entry = hash_search(decision_hash, &key, HASH_FIND, NULL);
+	if (entry && entry->expires > GetCurrentStatementStartTimestamp())
 	{
-		*d = last;
+		*d = entry->d;
 		return true;
 	}
 
@@ -742,10 +762,12 @@ crm_decide(Oid roleid, Oid relid, CrmDecision *d)
 		for (int i = 0; i < CRM_NACTIONS; i++)
 			d->scopes[i] = g->scopes[i];
 	}
-	last = *d;
-	last_roleid = roleid;
-	last_built = built_at;
-	last_statement = GetCurrentStatementStartTimestamp();
+
+	/* remembered until the cache is rebuilt or the principal expires */
+	key.relid = relid;
+	entry = hash_search(decision_hash, &key, HASH_ENTER, &found);
+	entry->d = *d;
+	entry->expires = p->expires;
 	return true;
 }
 
