@@ -106,6 +106,21 @@ RESET ROLE;
 DEALLOCATE mine;
 RESET plan_cache_mode;
 
+-- A change to a managed table itself (here its owner, who is exempt by
+-- identity) is seen at once, without reloading the principals.
+ANALYZE deals;
+SET ROLE sc_dept;
+SELECT count(*) FROM deals;
+RESET ROLE;
+ALTER TABLE deals OWNER TO sc_dept;
+SET ROLE sc_dept;
+SELECT count(*) FROM deals;
+RESET ROLE;
+ALTER TABLE deals OWNER TO CURRENT_USER;
+SET ROLE sc_dept;
+SELECT count(*) FROM deals;
+RESET ROLE;
+
 -- cleanup
 SELECT crmperm.unmanage_table('deals');
 DROP TABLE deals;

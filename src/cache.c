@@ -3,10 +3,11 @@
  *		The per-backend decision cache: managed tables, principals and their
  *		grants, read from crmperm's catalog and kept until it changes.
  *
- * Everything lives in one memory context, CrmCacheContext.  Invalidation
+ * Two memory contexts, two levels (see CrmCacheContext below).  Invalidation
  * callbacks (relcache: a managed table or a crmperm catalog table changed;
  * syscache: a role or a role membership changed) only bump a counter; the
- * next lookup sees the counter moved, resets the context and reloads lazily.
+ * next lookup sees the counter moved, resets what is stale and reloads
+ * lazily.
  * So no callback frees memory under a caller's feet, and a lookup that loads
  * (which takes locks, which can process invalidations) is never reset in the
  * middle.
@@ -60,9 +61,19 @@ typedef struct CrmGrant
 
 bool		crm_cache_loading = false;
 
+/*
+ * Two levels.  CrmCacheContext: principals and their grants, rebuilt when
+ * crmperm's catalog or a role changes.  CrmRelContext: managed relations,
+ * custom scopes, decisions and built policies, also rebuilt when a managed
+ * table's relcache entry is invalidated (ALTER TABLE, but also every VACUUM
+ * and ANALYZE of it), which leaves the principals alone.
+ */
 static MemoryContext CrmCacheContext = NULL;
-static uint64 inval_count = 1;	/* bumped by callbacks */
+static MemoryContext CrmRelContext = NULL;
+static uint64 inval_count = 1;	/* bumped by callbacks: everything */
 static uint64 built_at = 0;		/* inval_count the cache was built at */
+static uint64 rel_inval_count = 1;	/* bumped by callbacks: relations */
+static uint64 rel_built_at = 0;
 static bool ext_present = false;
 static List *watched = NIL;		/* OIDs of crmperm's own tables */
 static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
@@ -79,10 +90,11 @@ crm_relcache_callback(Datum arg, Oid relid)
 {
 	if (built_at != inval_count)
 		return;					/* already stale */
-	if (!OidIsValid(relid) || !ext_present ||
-		list_member_oid(watched, relid) ||
-		(rel_hash && hash_search(rel_hash, &relid, HASH_FIND, NULL)))
+	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
 		inval_count++;
+	else if (rel_built_at == rel_inval_count && rel_hash &&
+			 hash_search(rel_hash, &relid, HASH_FIND, NULL))
+		rel_inval_count++;
 }
 
 static void
@@ -193,7 +205,7 @@ load_relations(void)
 				  " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 				  " WHERE n.nspname OPERATOR(pg_catalog.=) 'crmperm'"
 				  " AND c.relkind OPERATOR(pg_catalog.=) 'r'", InvalidOid);
-	old = MemoryContextSwitchTo(CrmCacheContext);
+	old = MemoryContextSwitchTo(CrmRelContext);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -242,7 +254,7 @@ load_relations(void)
 
 	/* custom scopes, parsed once (they were validated when defined) */
 	crm_spi_query("SELECT resource, scope, predicate FROM crmperm.scopes", InvalidOid);
-	old = MemoryContextSwitchTo(CrmCacheContext);
+	old = MemoryContextSwitchTo(CrmRelContext);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -261,38 +273,24 @@ load_relations(void)
 	SPI_finish();
 }
 
-/* Make the cache current: reset and reload the managed tables if stale. */
+/* The relation level, emptied: hashes made anew in CrmRelContext. */
 static void
-cache_ensure(void)
+reset_relations(void)
 {
 	HASHCTL		ctl;
-	Oid			extoid;
 
-	if (built_at == inval_count)
-		return;
-
-	if (CrmCacheContext == NULL)
-		CrmCacheContext = AllocSetContextCreate(CacheMemoryContext, "crmperm cache",
-												ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(CrmCacheContext);
+	MemoryContextReset(CrmRelContext);
 	watched = NIL;
 	scope_defs = NIL;
-	rel_hash = principal_hash = grant_hash = policy_hash = decision_hash = NULL;
-	built_at = inval_count;
+	rel_built_at = rel_inval_count;
 
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.hcxt = CrmCacheContext;
+	ctl.hcxt = CrmRelContext;
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(CrmRelation);
 	rel_hash = hash_create("crmperm relations", 64, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.entrysize = sizeof(CrmPrincipal);
-	principal_hash = hash_create("crmperm principals", 64, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ctl.keysize = sizeof(CrmGrantKey);
-	ctl.entrysize = sizeof(CrmGrant);
-	grant_hash = hash_create("crmperm grants", 256, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ctl.entrysize = sizeof(CrmDecisionEntry);
 	decision_hash = hash_create("crmperm decisions", 256, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -300,6 +298,55 @@ cache_ensure(void)
 	ctl.entrysize = sizeof(CrmPolicy);
 	policy_hash = hash_create("crmperm policies", 256, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* Make the cache current: reset and reload what is stale. */
+static void
+cache_ensure(void)
+{
+	HASHCTL		ctl;
+	Oid			extoid;
+
+	if (built_at == inval_count)
+	{
+		if (rel_built_at == rel_inval_count || !ext_present)
+			return;
+		reset_relations();
+		PG_TRY();
+		{
+			load_relations();
+		}
+		PG_CATCH();
+		{
+			inval_count++;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		return;
+	}
+
+	if (CrmCacheContext == NULL)
+	{
+		CrmCacheContext = AllocSetContextCreate(CacheMemoryContext, "crmperm cache",
+												ALLOCSET_DEFAULT_SIZES);
+		CrmRelContext = AllocSetContextCreate(CacheMemoryContext, "crmperm relations",
+											  ALLOCSET_DEFAULT_SIZES);
+	}
+	MemoryContextReset(CrmCacheContext);
+	principal_hash = grant_hash = NULL;
+	built_at = inval_count;
+	reset_relations();
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.hcxt = CrmCacheContext;
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(CrmPrincipal);
+	principal_hash = hash_create("crmperm principals", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(CrmGrantKey);
+	ctl.entrysize = sizeof(CrmGrant);
+	grant_hash = hash_create("crmperm grants", 256, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	/*
 	 * While CREATE / ALTER EXTENSION crmperm runs its script, the catalog is
@@ -390,11 +437,11 @@ crm_check_function(bool tenant)
 	return tenant ? in_tenant_fn : in_scope_fn;
 }
 
-/* Where cached things live: valid until the next hook entry resets it. */
+/* Where cached policies live: valid until the next hook entry resets it. */
 MemoryContext
 crm_cache_memory(void)
 {
-	return CrmCacheContext;
+	return CrmRelContext;
 }
 
 /* Start over at the next hook entry (after a failed build, say). */
