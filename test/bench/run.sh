@@ -1,0 +1,52 @@
+#!/bin/bash
+# make bench: what crmperm costs, as ratios measured in one throwaway
+# PostgreSQL 15 cluster (pg_virtualenv, as postgres, with
+# shared_preload_libraries = crmperm).  Not part of make test.
+#
+#   crmperm scope all / the same table unmanaged             goal >= 0.99
+#   crmperm scope owned / the same rule as a native policy    goal >= 1.0
+#   10,000 principals, 500 managed tables, 25-deep CRM roles / 1, 1, 1
+#                                                            goal >= 0.97 (flat)
+# each for pgbench select-only and simple-update, with prepared statements and
+# with the simple protocol (every query planned, so policies are fetched at
+# every statement); native row security with a "true" policy / unmanaged is
+# the reference.  Then the cold start of the decision cache, and instructions
+# per query counted by callgrind (exact, and where they go).  The tables are
+# printed at the end and written to test/bench/results.md.
+#
+# As root on Debian 12, like make test: installs what is missing (test/deps.sh,
+# and valgrind), builds and installs crmperm (BENCH_NO_INSTALL=1 skips
+# building and installing: the installed library is measured), then runs
+# test/bench/inner.sh as postgres.  Knobs: BENCH_SECONDS, BENCH_ROUNDS,
+# BENCH_CLIENTS, BENCH_ONLY, BENCH_CALLGRIND=0 (see inner.sh), BENCH_KEEP=1.  About 6 to 7
+# minutes.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+
+test/deps.sh
+if ! command -v valgrind >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "installing: valgrind"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null ||
+        echo "could not install valgrind: the callgrind section will be skipped"
+fi
+if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+    make -s >/dev/null && make -s install >/dev/null || { echo "build failed" >&2; exit 1; }
+fi
+
+work=$(mktemp -d /tmp/crmperm-bench.XXXXXX)
+chmod 755 "$work"
+chown postgres "$work"
+# BENCH_KEEP=1 keeps the work directory (pgbench scripts, callgrind profiles).
+[ "${BENCH_KEEP:-0}" = 1 ] && echo "work directory: $work" || trap 'rm -rf "$work"' EXIT
+
+env_keep=""
+for v in BENCH_SECONDS BENCH_ROUNDS BENCH_CLIENTS BENCH_ONLY BENCH_CALLGRIND; do
+    [ -n "${!v:-}" ] && env_keep="$env_keep $v='${!v}'"
+done
+su postgres -s /bin/bash -c "pg_virtualenv -v 15 -o shared_preload_libraries=crmperm \
+    -o shared_buffers=256MB -- env $env_keep '$top/test/bench/inner.sh' '$work'"
+
+cp "$work/results.md" "$top/test/bench/results.md"
+echo
+echo "written to test/bench/results.md"
