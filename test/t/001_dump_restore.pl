@@ -20,12 +20,21 @@ CREATE ROLE crm_users NOLOGIN;
 CREATE ROLE rep LOGIN IN ROLE crm_users;
 CREATE ROLE manager LOGIN IN ROLE crm_users;
 CREATE ROLE hook LOGIN IN ROLE crm_users;
-CREATE TABLE leads (id int PRIMARY KEY, owner_id text, team_id text, name text);
+CREATE ROLE eu LOGIN IN ROLE crm_users;
+CREATE TABLE leads (id int PRIMARY KEY, owner_id text, team_id text, name text,
+                    tenant text DEFAULT 'acme', region text DEFAULT 'eu');
 CREATE TABLE invoices (id int PRIMARY KEY, amount int);
-INSERT INTO leads VALUES (1, 'u1', 't1', 'a'), (2, 'u2', 't2', 'b');
+INSERT INTO leads VALUES (1, 'u1', 't1', 'a', 'acme', 'eu'), (2, 'u2', 't2', 'b', 'acme', 'eu'),
+                         (3, 'u3', 't3', 'c', 'globex', 'eu'), (4, 'u4', 't4', 'd', 'acme', 'us');
 INSERT INTO invoices VALUES (1, 100);
 GRANT SELECT, INSERT, UPDATE, DELETE ON leads, invoices TO crm_users;
-SELECT crmperm.manage_table('leads', owner_column => 'owner_id', team_column => 'team_id');
+SELECT crmperm.manage_table('leads', owner_column => 'owner_id', team_column => 'team_id',
+                            tenant_column => 'tenant');
+SELECT crmperm.define_scope('leads', 'europe', $$region = 'eu'$$);
+SELECT crmperm.create_permission_set('Europe');
+SELECT crmperm.grant('Europe', 'leads', ARRAY['read'], 'europe');
+SELECT crmperm.assign_permission_set('eu', 'Europe');
+SELECT crmperm.set_principal('eu', tenant_id => 'acme');
 SELECT crmperm.manage_table('invoices', sensitive => true);
 SELECT crmperm.create_permission_set('Rep');
 SELECT crmperm.grant('Rep', 'leads', ARRAY['read', 'update'], 'owned');
@@ -42,7 +51,8 @@ SELECT crmperm.add_to_role('Sales Manager', 'Manager extras');
 SELECT crmperm.assign_role('rep', 'Sales Rep');
 SELECT crmperm.assign_role('manager', 'Sales Manager', valid_until => '2999-01-01');
 SELECT crmperm.assign_permission_set('hook', 'Capture');
-SELECT crmperm.set_principal('rep', user_id => 'u1', team_ids => ARRAY['t1']);
+SELECT crmperm.set_principal('rep', user_id => 'u1', team_ids => ARRAY['t1'], tenant_id => 'acme');
+SELECT crmperm.set_principal('manager', tenant_id => 'acme');
 });
 
 my $answers = q{
@@ -55,11 +65,14 @@ SELECT string_agg(id::text, ',' ORDER BY id) FROM leads;
 RESET ROLE;
 SET ROLE manager;
 SELECT string_agg(id::text, ',' ORDER BY id) FROM leads;
+RESET ROLE;
+SET ROLE eu;
+SELECT string_agg(id::text, ',' ORDER BY id) FROM leads;
 };
 my $before = $src->safe_psql('crm', $answers);
 my $before_rows = $src->safe_psql('crm', $enforced);
 like($before, qr/rep\|leads\|read\|t\|owned\|\{Rep\}\|\{"Sales Rep"\}\|granted/, 'explain_access answers before dump');
-is($before_rows, "1\n1,2", 'rep sees its own lead, manager all, before dump');
+is($before_rows, "1\n1,2,4\n1,2", 'rep sees its own lead, manager its tenant, eu its custom scope in its tenant, before dump');
 
 my $dump = $PostgreSQL::Test::Utils::tmp_check . '/crm.dump';
 my $roles = $PostgreSQL::Test::Utils::tmp_check . '/roles.sql';
