@@ -3,7 +3,8 @@
 # Debian 12, as root.  Does nothing when everything is there.
 set -eu
 pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap
-      libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-common"
+      libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-common
+      postgresql-15-pgaudit"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
