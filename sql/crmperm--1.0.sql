@@ -423,6 +423,12 @@ BEGIN
 END
 $$;
 
+-- Is the role that called the admin function a superuser?
+CREATE FUNCTION crmperm._caller_is_superuser() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.rolsuper FROM pg_authid a WHERE a.oid = crmperm._caller()
+$$;
+
 REVOKE ALL ON FUNCTION crmperm._not_null(anyelement, text), crmperm._check_name(text, text),
     crmperm._resource(text), crmperm._permission_set(text), crmperm._role(text),
     crmperm._column(regclass, name, text), crmperm._check_scope(crmperm.resources, text),
@@ -544,7 +550,7 @@ DECLARE
 BEGIN
     PERFORM crmperm._not_null(sensitive, 'sensitive');
     IF NOT sensitive AND r.sensitive AND
-       NOT (SELECT a.rolsuper FROM pg_authid a WHERE a.oid = crmperm._caller()) THEN
+       NOT crmperm._caller_is_superuser() THEN
         RAISE EXCEPTION 'permission denied: only a superuser may make resource "%" not sensitive', r.resource
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -817,7 +823,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM crmperm._not_null(principal, 'principal');
     IF pg_has_role(crmperm._caller(), principal, 'MEMBER') AND
-       NOT (SELECT a.rolsuper FROM pg_authid a WHERE a.oid = crmperm._caller()) THEN
+       NOT crmperm._caller_is_superuser() THEN
         RAISE EXCEPTION 'permission denied: role "%" may not set its own principal attributes', crmperm._caller()
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = pg_catalog.format('Role "%s" is "%s" or a member of it.', crmperm._caller(), principal),

@@ -273,55 +273,58 @@ load_relations(void)
 	SPI_finish();
 }
 
-/* The relation level, emptied: hashes made anew in CrmRelContext. */
-static void
-reset_relations(void)
+static HTAB *
+cache_hash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
 {
 	HASHCTL		ctl;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.hcxt = cxt;
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * Empty the relation level and load it again (a failure leaves the whole
+ * cache to be rebuilt at the next lookup).
+ */
+static void
+reload_relations(void)
+{
 	MemoryContextReset(CrmRelContext);
 	watched = NIL;
 	scope_defs = NIL;
 	rel_built_at = rel_inval_count;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.hcxt = CrmRelContext;
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(CrmRelation);
-	rel_hash = hash_create("crmperm relations", 64, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.keysize = sizeof(CrmGrantKey);
-	ctl.entrysize = sizeof(CrmDecisionEntry);
-	decision_hash = hash_create("crmperm decisions", 256, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.keysize = sizeof(CrmPolicyKey);
-	ctl.entrysize = sizeof(CrmPolicy);
-	policy_hash = hash_create("crmperm policies", 256, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	rel_hash = cache_hash("crmperm relations", sizeof(Oid), sizeof(CrmRelation), CrmRelContext);
+	decision_hash = cache_hash("crmperm decisions", sizeof(CrmGrantKey),
+							   sizeof(CrmDecisionEntry), CrmRelContext);
+	policy_hash = cache_hash("crmperm policies", sizeof(CrmPolicyKey), sizeof(CrmPolicy),
+							 CrmRelContext);
+	if (!ext_present)
+		return;
+	PG_TRY();
+	{
+		load_relations();
+	}
+	PG_CATCH();
+	{
+		inval_count++;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 /* Make the cache current: reset and reload what is stale. */
 static void
 cache_ensure(void)
 {
-	HASHCTL		ctl;
 	Oid			extoid;
 
 	if (built_at == inval_count)
 	{
-		if (rel_built_at == rel_inval_count || !ext_present)
-			return;
-		reset_relations();
-		PG_TRY();
-		{
-			load_relations();
-		}
-		PG_CATCH();
-		{
-			inval_count++;
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		if (rel_built_at != rel_inval_count && ext_present)
+			reload_relations();
 		return;
 	}
 
@@ -333,20 +336,11 @@ cache_ensure(void)
 											  ALLOCSET_DEFAULT_SIZES);
 	}
 	MemoryContextReset(CrmCacheContext);
-	principal_hash = grant_hash = NULL;
 	built_at = inval_count;
-	reset_relations();
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.hcxt = CrmCacheContext;
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(CrmPrincipal);
-	principal_hash = hash_create("crmperm principals", 64, &ctl,
-								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	ctl.keysize = sizeof(CrmGrantKey);
-	ctl.entrysize = sizeof(CrmGrant);
-	grant_hash = hash_create("crmperm grants", 256, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	principal_hash = cache_hash("crmperm principals", sizeof(Oid), sizeof(CrmPrincipal),
+								CrmCacheContext);
+	grant_hash = cache_hash("crmperm grants", sizeof(CrmGrantKey), sizeof(CrmGrant),
+							CrmCacheContext);
 
 	/*
 	 * While CREATE / ALTER EXTENSION crmperm runs its script, the catalog is
@@ -359,20 +353,7 @@ cache_ensure(void)
 		extoid = InvalidOid;
 	}
 	ext_present = OidIsValid(extoid);
-	if (!ext_present)
-		return;
-
-	PG_TRY();
-	{
-		load_relations();
-	}
-	PG_CATCH();
-	{
-		/* Half-loaded: make sure the next lookup starts over. */
-		inval_count++;
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	reload_relations();
 }
 
 /*
@@ -683,34 +664,35 @@ load_principal(Oid roleid)
 	return entry;
 }
 
-/* Forget one role's principal entry and grants. */
+/*
+ * Remove the entries of one role from a hash whose keys start with the
+ * role's OID (principals, grants, decisions, policies).
+ */
+static void
+forget_role_entries(HTAB *hash, Oid roleid)
+{
+	HASH_SEQ_STATUS status;
+	void	   *entry;
+
+	hash_seq_init(&status, hash);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (*(Oid *) entry == roleid)
+			hash_search(hash, entry, HASH_REMOVE, NULL);
+}
+
+/* Forget one role's principal entry, grants, decisions and policies. */
 static void
 forget_principal(Oid roleid)
 {
-	HASH_SEQ_STATUS status;
-	CrmGrant   *g;
-
-	hash_search(principal_hash, &roleid, HASH_REMOVE, NULL);
-	hash_seq_init(&status, policy_hash);
-	{
-		CrmPolicy  *pol;
-
-		while ((pol = hash_seq_search(&status)) != NULL)
-			if (pol->key.roleid == roleid)
-				hash_search(policy_hash, &pol->key, HASH_REMOVE, NULL);
-	}
-	hash_seq_init(&status, grant_hash);
-	while ((g = hash_seq_search(&status)) != NULL)
-		if (g->key.roleid == roleid)
-			hash_search(grant_hash, &g->key, HASH_REMOVE, NULL);
-	hash_seq_init(&status, decision_hash);
-	{
-		CrmDecisionEntry *e;
-
-		while ((e = hash_seq_search(&status)) != NULL)
-			if (e->key.roleid == roleid)
-				hash_search(decision_hash, &e->key, HASH_REMOVE, NULL);
-	}
+	StaticAssertStmt(offsetof(CrmPrincipal, roleid) == 0 &&
+					 offsetof(CrmGrant, key.roleid) == 0 &&
+					 offsetof(CrmDecisionEntry, key.roleid) == 0 &&
+					 offsetof(CrmPolicy, key.roleid) == 0,
+					 "crmperm cache keys must start with the role");
+	forget_role_entries(principal_hash, roleid);
+	forget_role_entries(grant_hash, roleid);
+	forget_role_entries(decision_hash, roleid);
+	forget_role_entries(policy_hash, roleid);
 }
 
 /*

@@ -466,17 +466,26 @@ make_policy(const CrmPolicy *entry)
 	return policy;
 }
 
-/* Store built quals in a cache entry (in the cache's memory). */
+/*
+ * Store a built qual in a cache entry (in the cache's memory).  With "what"
+ * (the scopes, or the tenant column), a create or update is checked with
+ * crmperm's named denial; otherwise WITH CHECK is the qual itself.
+ */
 static void
-store_policy(CrmPolicy *entry, Node *qual, Node *with_check, bool hassublinks)
+store_policy(CrmPolicy *entry, Node *qual, const char *resource, const char *what,
+			 bool hassublinks)
 {
 	MemoryContext old = MemoryContextSwitchTo(crm_cache_memory());
 	Datum		role = ObjectIdGetDatum(entry->key.roleid);
+	int			action = entry->key.action;
 
 	entry->none = false;
 	entry->roles = construct_array(&role, 1, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
 	entry->qual = copyObject((Expr *) qual);
-	entry->with_check = copyObject((Expr *) (with_check ? with_check : qual));
+	entry->with_check = copyObject((Expr *)
+								   ((what && (action == CRM_CREATE || action == CRM_UPDATE)) ?
+									named_check(crm_check_function(entry->key.restrictive),
+												qual, resource, action, what) : qual));
 	entry->hassublinks = hassublinks;
 	MemoryContextSwitchTo(old);
 }
@@ -497,7 +506,7 @@ build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int 
 
 	if (scopes == NIL)
 	{
-		store_policy(entry, make_bool(true), NULL, false);
+		store_policy(entry, make_bool(true), NULL, NULL, false);
 		return;
 	}
 	pstate = policy_parsestate(relation);
@@ -514,11 +523,7 @@ build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int 
 	}
 	qual = ors == NIL ? make_bool(false) :
 		list_length(ors) == 1 ? linitial(ors) : (Node *) makeBoolExpr(OR_EXPR, ors, -1);
-	store_policy(entry, qual,
-				 (action == CRM_CREATE || action == CRM_UPDATE) ?
-				 named_check(crm_check_function(false), copyObject(qual), d->resource,
-							 action, names.data) : NULL,
-				 pstate->p_hasSubLinks);
+	store_policy(entry, qual, d->resource, names.data, pstate->p_hasSubLinks);
 	free_parsestate(pstate);
 }
 
@@ -528,7 +533,7 @@ build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int 
  * principal without a tenant matches no row.
  */
 static void
-build_restrictive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int action)
+build_restrictive(CrmPolicy *entry, Relation relation, const CrmDecision *d)
 {
 	const CrmRelation *rel = crm_relation(RelationGetRelid(relation));
 	const CrmPrincipal *p;
@@ -546,11 +551,7 @@ build_restrictive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int
 		qual = analyze_qual(pstate, column_matches(NameStr(rel->tenant_column), p->tenant_id, false));
 		free_parsestate(pstate);
 	}
-	store_policy(entry, qual,
-				 (action == CRM_CREATE || action == CRM_UPDATE) ?
-				 named_check(crm_check_function(true), copyObject(qual), d->resource,
-							 action, NameStr(rel->tenant_column)) : NULL,
-				 false);
+	store_policy(entry, qual, d->resource, NameStr(rel->tenant_column), false);
 }
 
 /*
@@ -581,14 +582,14 @@ current_policy(Relation relation, CmdType cmd, bool restrictive)
 				if (restrictive)
 				{
 					strlcpy(entry->name, "crmperm tenant", sizeof(entry->name));
-					build_restrictive(entry, relation, &d, action);
+					build_restrictive(entry, relation, &d);
 				}
 				else
 				{
 					snprintf(entry->name, sizeof(entry->name), "crmperm %s.%s",
 							 d.resource, crm_action_name(action));
 					if (d.exemption != CRM_GOVERNED)
-						store_policy(entry, make_bool(true), NULL, false);
+						store_policy(entry, make_bool(true), NULL, NULL, false);
 					else if (crm_action_allowed(&d, action))
 						build_permissive(entry, relation, &d, action);
 					/* else no policy: default deny */

@@ -84,12 +84,13 @@ is_explain_analyze(ExplainStmt *stmt)
 	return false;
 }
 
-static bool
-is_managed_rangevar(RangeVar *rv)
+/* The OID of the managed table (or partition of one) a name denotes, or InvalidOid. */
+static Oid
+managed_relid(RangeVar *rv)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
-	return OidIsValid(relid) && crm_relation(relid) != NULL;
+	return OidIsValid(relid) && crm_relation(relid) != NULL ? relid : InvalidOid;
 }
 
 /* Refuse turning row security off (or unforced) on a managed table. */
@@ -98,7 +99,7 @@ check_alter_table(AlterTableStmt *stmt)
 {
 	ListCell   *lc;
 
-	if (superuser() || !is_managed_rangevar(stmt->relation))
+	if (superuser() || !OidIsValid(managed_relid(stmt->relation)))
 		return;
 	foreach(lc, stmt->cmds)
 	{
@@ -180,18 +181,18 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		if (IsA(parsetree, CopyStmt) && !((CopyStmt *) parsetree)->is_from)
 		{
 			CopyStmt   *copy = (CopyStmt *) parsetree;
+			Oid			relid = copy->relation ? managed_relid(copy->relation) : InvalidOid;
 
 			context_here = CRM_IN_COPY_TO;
 
-			if (copy->relation && is_managed_rangevar(copy->relation))
+			if (OidIsValid(relid))
 			{
 				/*
 				 * PostgreSQL refuses to COPY a partitioned table, except under
 				 * row security, where its own rewrite reads ONLY the parent:
 				 * an empty export, silently.  Refuse it for everyone.
 				 */
-				if (get_rel_relkind(RangeVarGetRelid(copy->relation, NoLock, true)) ==
-					RELKIND_PARTITIONED_TABLE)
+				if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
 					ereport(ERROR,
 							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 							 errmsg("cannot copy from partitioned table \"%s\"",
