@@ -93,6 +93,35 @@ CREATE TABLE crmperm.principals (
     super_admin    boolean NOT NULL DEFAULT false
 );
 
+-- Protected fields: default-deny.  A principal without a field grant reads
+-- the mask and cannot set or change the field.
+CREATE TABLE crmperm.fields (
+    resource text NOT NULL REFERENCES crmperm.resources ON DELETE CASCADE ON UPDATE CASCADE,
+    field    name NOT NULL,
+    mask     text NOT NULL DEFAULT 'null',
+    readonly boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (resource, field)
+);
+
+CREATE TABLE crmperm.field_grants (
+    permission_set text NOT NULL REFERENCES crmperm.permission_sets ON DELETE CASCADE,
+    resource       text NOT NULL,
+    field          name NOT NULL,
+    privileges     text[] NOT NULL CHECK (privileges <@ ARRAY['read', 'create', 'update']
+                                          AND 'read' = ANY (privileges)),
+    scope          text NOT NULL DEFAULT 'all',
+    PRIMARY KEY (permission_set, resource, field),
+    FOREIGN KEY (resource, field) REFERENCES crmperm.fields ON DELETE CASCADE ON UPDATE CASCADE
+);
+
+-- The key of the hash mask (HMAC-SHA-256), made when a first field is
+-- protected with it.  Only the extension owner reads it; crmperm keeps a copy
+-- in backend memory, never in a plan.
+CREATE TABLE crmperm.secret (
+    id  boolean PRIMARY KEY DEFAULT true CHECK (id),
+    key bytea NOT NULL CHECK (length(key) >= 32)
+);
+
 -- Role inheritance must stay a tree, whoever writes the table.
 CREATE FUNCTION crmperm._no_role_cycle() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -125,6 +154,9 @@ SELECT pg_catalog.pg_extension_config_dump('crmperm.role_permission_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('crmperm.role_assignments', '');
 SELECT pg_catalog.pg_extension_config_dump('crmperm.set_assignments', '');
 SELECT pg_catalog.pg_extension_config_dump('crmperm.principals', '');
+SELECT pg_catalog.pg_extension_config_dump('crmperm.fields', '');
+SELECT pg_catalog.pg_extension_config_dump('crmperm.field_grants', '');
+SELECT pg_catalog.pg_extension_config_dump('crmperm.secret', '');
 
 -- Any change to the catalog, through the API or by direct DML of the
 -- extension owner, invalidates the cached decisions and plans of every
@@ -138,7 +170,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['resources', 'scopes', 'permission_sets', 'object_grants',
                              'system_grants', 'roles', 'role_permission_sets',
-                             'role_assignments', 'set_assignments', 'principals']
+                             'role_assignments', 'set_assignments', 'principals',
+                             'fields', 'field_grants', 'secret']
     LOOP
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crmperm.%I '
@@ -203,17 +236,25 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
        AND (s.valid_until IS NULL OR s.valid_until > statement_timestamp())
 $$;
 
--- Object grants (kind 'o': relid, action, scope) and system grants (kind 's':
--- permission) of a role, with the end of the assignment they come from.
+-- Object grants (kind 'o': relid, action, scope), field grants (kind 'f':
+-- relid, privilege, scope, field) and system grants (kind 's': permission)
+-- of a role, with the end of the assignment they come from.
 CREATE FUNCTION crmperm._principal_rules(principal oid)
-RETURNS TABLE (kind "char", relid oid, name text, scope text, valid_until timestamptz)
+RETURNS TABLE (kind "char", relid oid, name text, scope text, valid_until timestamptz,
+               field name)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT 'o'::"char", r.tbl::oid, g.action, g.scope, s.valid_until
+    SELECT 'o'::"char", r.tbl::oid, g.action, g.scope, s.valid_until, NULL::name
       FROM crmperm._effective_sets($1) s
       JOIN crmperm.object_grants g ON g.permission_set = s.permission_set
       JOIN crmperm.resources r ON r.resource = g.resource
     UNION ALL
-    SELECT 's'::"char", 0::oid, g.permission, NULL, s.valid_until
+    SELECT 'f'::"char", r.tbl::oid, p, g.scope, s.valid_until, g.field
+      FROM crmperm._effective_sets($1) s
+      JOIN crmperm.field_grants g ON g.permission_set = s.permission_set
+      JOIN crmperm.resources r ON r.resource = g.resource
+      CROSS JOIN LATERAL unnest(g.privileges) p
+    UNION ALL
+    SELECT 's'::"char", 0::oid, g.permission, NULL, s.valid_until, NULL
       FROM crmperm._effective_sets($1) s
       JOIN crmperm.system_grants g ON g.permission_set = s.permission_set
 $$;
@@ -497,6 +538,9 @@ BEGIN
     INSERT INTO crmperm.resources VALUES (resource, tbl, owner_column, team_column,
         department_column, tenant_column, coalesce(sensitive, false), coalesce(strict_fields, false),
         c.relrowsecurity, c.relforcerowsecurity);
+    IF strict_fields THEN
+        PERFORM crmperm._protect_all(crmperm._resource(resource));
+    END IF;
 
     PERFORM crmperm._secure(tbl);
     FOR child IN SELECT relid FROM pg_partition_tree(tbl) WHERE relid <> tbl LOOP
@@ -610,7 +654,11 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
     SELECT string_agg(DISTINCT pg_catalog.format('"%s"', g.permission_set), ', ') INTO users
-      FROM crmperm.object_grants g WHERE g.resource = r.resource AND g.scope = _drop_scope.scope;
+      FROM (SELECT o.permission_set FROM crmperm.object_grants o
+             WHERE o.resource = r.resource AND o.scope = _drop_scope.scope
+            UNION ALL
+            SELECT f.permission_set FROM crmperm.field_grants f
+             WHERE f.resource = r.resource AND f.scope = _drop_scope.scope) g;
     IF users IS NOT NULL THEN
         RAISE EXCEPTION 'cannot drop scope "%" of resource "%" because grants use it', scope, r.resource
             USING ERRCODE = 'dependent_objects_still_exist',
@@ -618,6 +666,145 @@ BEGIN
                   HINT = 'Revoke those grants or grant them with another scope first.';
     END IF;
     DELETE FROM crmperm.scopes s WHERE s.resource = r.resource AND s.scope = _drop_scope.scope;
+END
+$$;
+
+-- Fields ---------------------------------------------------------------------
+
+-- Validate a mask for a column (C: builds the mask expression once), and
+-- return it as stored: a built-in mask name, or a function as schema.name.
+CREATE FUNCTION crmperm._check_mask(tbl regclass, field name, mask text) RETURNS text
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_check_mask';
+
+-- A protected field of a resource (its name checked against the table).
+CREATE FUNCTION crmperm._field(r crmperm.resources, field name) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM crmperm._not_null(field, 'field');
+    PERFORM FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = _field.field;
+    IF NOT FOUND THEN
+        PERFORM crmperm._column(r.tbl, field, 'field');
+        RAISE EXCEPTION 'field "%.%" is not protected', r.resource, field
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Protect it first with crmperm.protect_field().';
+    END IF;
+END
+$$;
+
+-- Protect one field (or change its mask / read-only flag).  The hash mask's
+-- key is made the first time a field uses it.
+CREATE FUNCTION crmperm._protect_one(r crmperm.resources, field name, mask text, readonly boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    mask := crmperm._check_mask(r.tbl, field, mask);
+    IF mask = 'hash' THEN
+        INSERT INTO crmperm.secret (key)
+        SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text
+                              || gen_random_uuid()::text, '-', ''), 'hex')
+        ON CONFLICT DO NOTHING;
+    END IF;
+    INSERT INTO crmperm.fields VALUES (r.resource, field, mask, readonly)
+    ON CONFLICT ON CONSTRAINT fields_pkey
+    DO UPDATE SET mask = excluded.mask, readonly = excluded.readonly;
+END
+$$;
+
+CREATE FUNCTION crmperm._protect_field(resource text, field name, mask text, readonly boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources := crmperm._resource(resource);
+BEGIN
+    PERFORM crmperm._not_null(field, 'field');
+    PERFORM crmperm._not_null(mask, 'mask');
+    PERFORM crmperm._not_null(readonly, 'readonly');
+    PERFORM crmperm._column(r.tbl, field, 'field');
+    PERFORM crmperm._protect_one(r, field, mask, readonly);
+END
+$$;
+
+CREATE FUNCTION crmperm._unprotect_field(resource text, field name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources := crmperm._resource(resource);
+BEGIN
+    PERFORM crmperm._field(r, field);
+    IF r.strict_fields THEN
+        RAISE EXCEPTION 'cannot unprotect field "%.%": resource "%" has strict fields', r.resource, field, r.resource
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Grant read on it with crmperm.grant_field() instead.';
+    END IF;
+    DELETE FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = _unprotect_field.field;
+END
+$$;
+
+CREATE FUNCTION crmperm._grant_field(permission_set text, resource text, field name,
+    privileges text[], scope text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources;
+BEGIN
+    PERFORM crmperm._permission_set(permission_set);
+    r := crmperm._resource(resource);
+    PERFORM crmperm._field(r, field);
+    privileges := crmperm._check_list(privileges, ARRAY['read', 'create', 'update'], 'field privilege');
+    IF NOT 'read' = ANY (privileges) THEN
+        RAISE EXCEPTION 'cannot grant % on field "%.%" without read',
+                        array_to_string(privileges, ' and '), r.resource, field
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Writing a field that reads as its mask would write the mask back.',
+                  HINT = 'Grant {read,create} (create-once), {read,update} or {read,create,update}.';
+    END IF;
+    PERFORM crmperm._check_scope(r, scope);
+    INSERT INTO crmperm.field_grants VALUES (permission_set, r.resource, field,
+        ARRAY(SELECT x FROM unnest(ARRAY['read', 'create', 'update']) x WHERE x = ANY (privileges)),
+        scope)
+    ON CONFLICT ON CONSTRAINT field_grants_pkey
+    DO UPDATE SET privileges = excluded.privileges, scope = excluded.scope;
+END
+$$;
+
+CREATE FUNCTION crmperm._revoke_field(permission_set text, resource text, field name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources;
+BEGIN
+    PERFORM crmperm._permission_set(permission_set);
+    r := crmperm._resource(resource);
+    PERFORM crmperm._field(r, field);
+    DELETE FROM crmperm.field_grants g
+     WHERE g.permission_set = _revoke_field.permission_set AND g.resource = r.resource
+       AND g.field = _revoke_field.field;
+END
+$$;
+
+-- Strict resources protect every column, also those added later (mask null).
+CREATE FUNCTION crmperm._protect_all(r crmperm.resources) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO crmperm.fields (resource, field)
+    SELECT r.resource, a.attname FROM pg_attribute a
+     WHERE a.attrelid = r.tbl AND a.attnum > 0 AND NOT a.attisdropped
+    ON CONFLICT DO NOTHING;
+END
+$$;
+
+-- A column of a managed table was renamed (called by crmperm's utility hook):
+-- its protection, grants and scope-column settings follow it.
+CREATE FUNCTION crmperm._rename_column(tbl regclass, old name, new name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE crmperm.fields f SET field = new
+      FROM crmperm.resources r
+     WHERE r.tbl = _rename_column.tbl AND f.resource = r.resource AND f.field = old;
+    UPDATE crmperm.resources r
+       SET owner_column = CASE WHEN r.owner_column = old THEN new ELSE r.owner_column END,
+           team_column = CASE WHEN r.team_column = old THEN new ELSE r.team_column END,
+           department_column = CASE WHEN r.department_column = old THEN new ELSE r.department_column END,
+           tenant_column = CASE WHEN r.tenant_column = old THEN new ELSE r.tenant_column END
+     WHERE r.tbl = _rename_column.tbl
+       AND old IN (r.owner_column, r.team_column, r.department_column, r.tenant_column);
 END
 $$;
 
@@ -941,10 +1128,35 @@ BEGIN
     DELETE FROM crmperm.resources r
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objid = r.tbl::oid;
+    -- a dropped column is no longer a field (its grants go with it)
+    DELETE FROM crmperm.fields f
+     USING pg_event_trigger_dropped_objects() d, crmperm.resources r
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND d.objid = r.tbl::oid
+       AND f.resource = r.resource
+       AND f.field = (SELECT a.attname FROM pg_attribute a
+                       WHERE a.attrelid = d.objid AND a.attnum = d.objsubid);
 END
 $$;
 REVOKE ALL ON FUNCTION crmperm._on_sql_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER crmperm_sql_drop ON sql_drop EXECUTE FUNCTION crmperm._on_sql_drop();
+
+-- A column added to a resource with strict fields is protected at once.
+CREATE FUNCTION crmperm._on_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources;
+BEGIN
+    FOR r IN SELECT DISTINCT x.* FROM crmperm.resources x
+               JOIN pg_event_trigger_ddl_commands() d ON d.objid = x.tbl::oid
+              WHERE x.strict_fields AND d.command_tag = 'ALTER TABLE'
+    LOOP
+        PERFORM crmperm._protect_all(r);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._on_ddl_end() FROM PUBLIC;
+CREATE EVENT TRIGGER crmperm_ddl_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION crmperm._on_ddl_end();
 
 -- The public entry points.  Arguments and defaults are the contract.
 
@@ -961,6 +1173,16 @@ CREATE FUNCTION crmperm.define_scope(resource text, scope text, predicate text) 
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.drop_scope(resource text, scope text) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.protect_field(resource text, field name, mask text DEFAULT 'null',
+    readonly boolean DEFAULT false) RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.unprotect_field(resource text, field name) RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.grant_field(permission_set text, resource text, field name,
+    privileges text[], scope text DEFAULT 'all') RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.revoke_field(permission_set text, resource text, field name)
+    RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.create_permission_set(name text, description text DEFAULT NULL)
     RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.drop_permission_set(name text) RETURNS void
@@ -1015,6 +1237,22 @@ GRANT EXECUTE ON FUNCTION crmperm._in_scope(boolean, text, text, text) TO PUBLIC
 CREATE FUNCTION crmperm._in_tenant(ok boolean, resource text, action text, tenant_column text)
 RETURNS boolean LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_in_tenant';
 GRANT EXECUTE ON FUNCTION crmperm._in_tenant(boolean, text, text, text) TO PUBLIC;
+
+-- A scoped field create or update: true, or crmperm's denial.
+CREATE FUNCTION crmperm._field_in_scope(ok boolean, field text, privilege text, scopes text)
+RETURNS boolean LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_field_in_scope';
+GRANT EXECUTE ON FUNCTION crmperm._field_in_scope(boolean, text, text, text) TO PUBLIC;
+
+-- Masks that crmperm puts into queries.  Principals run them, so PUBLIC may
+-- execute them; the hash mask refuses to run anywhere crmperm did not put it.
+CREATE FUNCTION crmperm._mask_partial(value text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'crmperm_mask_partial';
+CREATE FUNCTION crmperm._mask_email(value text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'crmperm_mask_email';
+CREATE FUNCTION crmperm._mask_hash(value text) RETURNS text
+    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'crmperm_mask_hash';
+GRANT EXECUTE ON FUNCTION crmperm._mask_partial(text), crmperm._mask_email(text),
+    crmperm._mask_hash(text) TO PUBLIC;
 
 -- Decisions for the current role, straight from the decision cache.
 CREATE FUNCTION crmperm.check(scope text) RETURNS boolean

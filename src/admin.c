@@ -72,6 +72,7 @@ typedef struct DispatchInfo
 } DispatchInfo;
 
 static Oid	admin_caller = InvalidOid;
+static List *admin_search_path = NIL;	/* the caller's, while an admin call runs */
 
 static const char *
 system_permission_name(int bit)
@@ -190,6 +191,7 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 	check_right(info, fcinfo, caller);
 
 	admin_caller = caller;
+	admin_search_path = fetch_search_path(false);
 	PG_TRY();
 	{
 		/* Same arguments, same result set machinery: only the function differs. */
@@ -200,9 +202,20 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 	{
 		fcinfo->flinfo = save_flinfo;
 		admin_caller = save_caller;
+		admin_search_path = NIL;
 	}
 	PG_END_TRY();
 	return result;
+}
+
+/*
+ * The search_path of the role that called the admin function being run
+ * (implementations run with their own), for names it gave unqualified.
+ */
+List *
+crm_caller_search_path(void)
+{
+	return admin_search_path != NIL ? admin_search_path : fetch_search_path(false);
 }
 
 /* The role that called the admin function being run (or the current role). */

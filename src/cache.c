@@ -52,11 +52,20 @@ typedef struct CrmDecisionEntry
 	TimestampTz expires;
 } CrmDecisionEntry;
 
+/* Field grants of one role on one field of a managed table. */
+typedef struct CrmFieldGrant
+{
+	char		field[NAMEDATALEN];
+	int			privileges;
+	List	   *scopes[CRM_NACTIONS];	/* CrmScope entries */
+} CrmFieldGrant;
+
 typedef struct CrmGrant
 {
 	CrmGrantKey key;
 	int			actions;
 	List	   *scopes[CRM_NACTIONS];	/* CrmScope entries */
+	List	   *fields;			/* CrmFieldGrant entries */
 } CrmGrant;
 
 bool		crm_cache_loading = false;
@@ -82,8 +91,9 @@ static HTAB *grant_hash = NULL; /* (roleid, relid) -> CrmGrant */
 static List *scope_defs = NIL;	/* CrmScopeDef entries */
 static HTAB *policy_hash = NULL;	/* CrmPolicyKey -> CrmPolicy */
 static HTAB *decision_hash = NULL;	/* (roleid, relid) -> CrmDecisionEntry */
-static Oid	in_scope_fn = InvalidOid;	/* crmperm._in_scope() */
-static Oid	in_tenant_fn = InvalidOid;	/* crmperm._in_tenant() */
+static HTAB *mask_hash = NULL;	/* (roleid, relid) -> CrmMasks */
+static Oid	check_fns[3];		/* by CrmCheck */
+static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
 
 static void
 crm_relcache_callback(Datum arg, Oid relid)
@@ -230,6 +240,7 @@ load_relations(void)
 		char	   *resource = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
 
 		rel = hash_search(rel_hash, &relid, HASH_ENTER, NULL);
+		memset(((char *) rel) + sizeof(Oid), 0, sizeof(CrmRelation) - sizeof(Oid));
 		strlcpy(rel->resource, resource, NAMEDATALEN);
 		rel->relowner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 		rel->sensitive = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
@@ -241,16 +252,52 @@ load_relations(void)
 	}
 
 	crm_spi_query("SELECT 'crmperm._in_scope(boolean,text,text,text)'::pg_catalog.regprocedure,"
-				  " 'crmperm._in_tenant(boolean,text,text,text)'::pg_catalog.regprocedure",
-				  InvalidOid);
+				  " 'crmperm._in_tenant(boolean,text,text,text)'::pg_catalog.regprocedure,"
+				  " 'crmperm._field_in_scope(boolean,text,text,text)'::pg_catalog.regprocedure,"
+				  " (SELECT key FROM crmperm.secret)", InvalidOid);
 	{
 		bool		isnull;
+		Datum		key;
 
-		in_scope_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-		in_tenant_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 2, &isnull));
+		for (int i = 0; i < lengthof(check_fns); i++)
+			check_fns[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, i + 1, &isnull));
+		key = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+		if (!isnull)
+		{
+			old = MemoryContextSwitchTo(CrmRelContext);
+			hash_key = DatumGetByteaPCopy(key);
+			MemoryContextSwitchTo(old);
+		}
 	}
+
+	/* protected fields, per relation (attnos differ between partitions) */
+	crm_spi_query("SELECT m.relid, a.attnum, f.field, f.mask, f.readonly"
+				  " FROM crmperm._managed_relations() m"
+				  " JOIN crmperm.fields f ON f.resource OPERATOR(pg_catalog.=) m.resource"
+				  " JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) m.relid"
+				  "  AND a.attname OPERATOR(pg_catalog.=) f.field AND NOT a.attisdropped"
+				  " ORDER BY m.relid, a.attnum", InvalidOid);
+	old = MemoryContextSwitchTo(CrmRelContext);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		CrmRelation *rel = hash_search(rel_hash, &relid, HASH_FIND, NULL);
+		CrmField   *field = palloc0(sizeof(CrmField));
+
+		field->attno = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
+		strlcpy(field->name, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 3, &isnull))),
+				NAMEDATALEN);
+		strlcpy(field->mask, TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull)),
+				sizeof(field->mask));
+		field->readonly = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		if (rel)
+			rel->fields = lappend(rel->fields, field);
+	}
+	MemoryContextSwitchTo(old);
 
 	/* custom scopes, parsed once (they were validated when defined) */
 	crm_spi_query("SELECT resource, scope, predicate FROM crmperm.scopes", InvalidOid);
@@ -295,12 +342,15 @@ reload_relations(void)
 	MemoryContextReset(CrmRelContext);
 	watched = NIL;
 	scope_defs = NIL;
+	hash_key = NULL;
 	rel_built_at = rel_inval_count;
 	rel_hash = cache_hash("crmperm relations", sizeof(Oid), sizeof(CrmRelation), CrmRelContext);
 	decision_hash = cache_hash("crmperm decisions", sizeof(CrmGrantKey),
 							   sizeof(CrmDecisionEntry), CrmRelContext);
 	policy_hash = cache_hash("crmperm policies", sizeof(CrmPolicyKey), sizeof(CrmPolicy),
 							 CrmRelContext);
+	mask_hash = cache_hash("crmperm masks", sizeof(CrmGrantKey), sizeof(CrmMasks),
+						   CrmRelContext);
 	if (!ext_present)
 		return;
 	PG_TRY();
@@ -411,11 +461,40 @@ crm_relation_by_resource(const char *resource)
 	return NULL;
 }
 
-/* crmperm's WITH CHECK function for scopes, or for the tenant boundary. */
 Oid
-crm_check_function(bool tenant)
+crm_check_function(CrmCheck which)
 {
-	return tenant ? in_tenant_fn : in_scope_fn;
+	return check_fns[which];
+}
+
+/* The hash mask's key, or NULL when no field has been protected with it. */
+const bytea *
+crm_hash_key(void)
+{
+	return cache_ready() ? hash_key : NULL;
+}
+
+/*
+ * The read masks of a role on a relation; built is false for a new entry,
+ * which the caller fills (in crm_cache_memory()).  Valid until the next hook
+ * entry.
+ */
+CrmMasks *
+crm_masks_entry(Oid roleid, Oid relid)
+{
+	CrmGrantKey key;
+	CrmMasks   *entry;
+	bool		found;
+
+	key.roleid = roleid;
+	key.relid = relid;
+	entry = hash_search(mask_hash, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->built = false;
+		entry->tlist = NIL;
+	}
+	return entry;
 }
 
 /* Where cached policies live: valid until the next hook entry resets it. */
@@ -572,6 +651,49 @@ crm_scopes_include_all(List *scopes)
 	return false;
 }
 
+/* The field grant entry of a grant, added on first use. */
+static CrmFieldGrant *
+field_grant(CrmGrant *g, const char *field)
+{
+	ListCell   *lc;
+	CrmFieldGrant *fg;
+	MemoryContext old;
+
+	foreach(lc, g->fields)
+	{
+		fg = lfirst(lc);
+		if (strcmp(fg->field, field) == 0)
+			return fg;
+	}
+	old = MemoryContextSwitchTo(CrmCacheContext);
+	fg = palloc0(sizeof(CrmFieldGrant));
+	strlcpy(fg->field, field, NAMEDATALEN);
+	g->fields = lappend(g->fields, fg);
+	MemoryContextSwitchTo(old);
+	return fg;
+}
+
+/* Per action: a scope list holding "all" without an end becomes NIL (every row). */
+static void
+widest_scopes(List **scopes)
+{
+	for (int i = 0; i < CRM_NACTIONS; i++)
+	{
+		ListCell   *sc;
+
+		foreach(sc, scopes[i])
+		{
+			CrmScope   *s = lfirst(sc);
+
+			if (strcmp(s->name, "all") == 0 && s->until == DT_NOEND)
+			{
+				scopes[i] = NIL;
+				break;
+			}
+		}
+	}
+}
+
 /* Read one role's grants and attributes into the cache. */
 static CrmPrincipal *
 load_principal(Oid roleid)
@@ -587,7 +709,7 @@ load_principal(Oid roleid)
 	p.expires = DT_NOEND;
 
 	SPI_connect();
-	crm_spi_query("SELECT kind, relid, name, scope, valid_until"
+	crm_spi_query("SELECT kind, relid, name, scope, valid_until, field"
 				  " FROM crmperm._principal_rules($1)", roleid);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -598,29 +720,40 @@ load_principal(Oid roleid)
 		char	   *name = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
 		Datum		until_d = SPI_getbinval(tup, desc, 5, &isnull);
 		TimestampTz until = isnull ? DT_NOEND : DatumGetTimestampTz(until_d);
+		CrmGrantKey key;
+		CrmGrant   *g;
+		bool		found;
+		int			bit;
+		char	   *scope;
 
 		p.expires = Min(p.expires, until);
-
 		if (kind == 's')
-			p.system |= system_bit(name);
-		else
 		{
-			CrmGrantKey key;
-			CrmGrant   *g;
-			bool		found;
-			int			bit = action_bit(name);
-			char	   *scope = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
+			p.system |= system_bit(name);
+			continue;
+		}
 
-			key.roleid = roleid;
-			key.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
-			g = hash_search(grant_hash, &key, HASH_ENTER, &found);
-			if (!found)
-			{
-				memset(((char *) g) + sizeof(key), 0, sizeof(CrmGrant) - sizeof(key));
-				grants = lappend(grants, g);
-			}
+		bit = action_bit(name);
+		scope = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
+		key.roleid = roleid;
+		key.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		g = hash_search(grant_hash, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			memset(((char *) g) + sizeof(key), 0, sizeof(CrmGrant) - sizeof(key));
+			grants = lappend(grants, g);
+		}
+		if (kind == 'o')
+		{
 			g->actions |= bit;
 			add_scope(&g->scopes[crm_action_index(bit)], scope, until);
+		}
+		else
+		{
+			CrmFieldGrant *fg = field_grant(g, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 6, &isnull))));
+
+			fg->privileges |= bit;
+			add_scope(&fg->scopes[crm_action_index(bit)], scope, until);
 		}
 	}
 
@@ -628,19 +761,11 @@ load_principal(Oid roleid)
 	foreach(lc, grants)
 	{
 		CrmGrant   *g = lfirst(lc);
+		ListCell   *fc;
 
-		for (int i = 0; i < CRM_NACTIONS; i++)
-		{
-			ListCell   *sc;
-
-			foreach(sc, g->scopes[i])
-			{
-				CrmScope   *s = lfirst(sc);
-
-				if (strcmp(s->name, "all") == 0 && s->until == DT_NOEND)
-					g->scopes[i] = NIL;
-			}
-		}
+		widest_scopes(g->scopes);
+		foreach(fc, g->fields)
+			widest_scopes(((CrmFieldGrant *) lfirst(fc))->scopes);
 	}
 	list_free(grants);
 
@@ -687,12 +812,14 @@ forget_principal(Oid roleid)
 	StaticAssertStmt(offsetof(CrmPrincipal, roleid) == 0 &&
 					 offsetof(CrmGrant, key.roleid) == 0 &&
 					 offsetof(CrmDecisionEntry, key.roleid) == 0 &&
-					 offsetof(CrmPolicy, key.roleid) == 0,
+					 offsetof(CrmPolicy, key.roleid) == 0 &&
+					 offsetof(CrmMasks, roleid) == 0,
 					 "crmperm cache keys must start with the role");
 	forget_role_entries(principal_hash, roleid);
 	forget_role_entries(grant_hash, roleid);
 	forget_role_entries(decision_hash, roleid);
 	forget_role_entries(policy_hash, roleid);
+	forget_role_entries(mask_hash, roleid);
 }
 
 /*
@@ -730,6 +857,59 @@ crm_principal(Oid roleid)
 		PG_END_TRY();
 	}
 	return p;
+}
+
+/*
+ * The protected fields of a decision: exempt roles read and write them all
+ * (read-only fields aside), governed roles what their field grants say.
+ */
+static void
+decide_fields(CrmDecision *d, const CrmRelation *rel, const CrmGrant *g)
+{
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(CrmRelContext);
+
+	foreach(lc, rel->fields)
+	{
+		const CrmField *field = lfirst(lc);
+		CrmFieldAccess *fa = palloc0(sizeof(CrmFieldAccess));
+		ListCell   *gc;
+
+		fa->field = field;
+		if (d->exemption != CRM_GOVERNED)
+			fa->privileges = CRM_READ | CRM_CREATE | CRM_UPDATE;
+		else if (g)
+		{
+			foreach(gc, g->fields)
+			{
+				const CrmFieldGrant *fg = lfirst(gc);
+
+				if (strcmp(fg->field, field->name) != 0)
+					continue;
+				fa->privileges = fg->privileges;
+				memcpy(fa->scopes, fg->scopes, sizeof(fa->scopes));
+			}
+		}
+		if (!(fa->privileges & CRM_READ) || fa->scopes[crm_action_index(CRM_READ)] != NIL)
+			d->masked = true;
+		d->fields = lappend(d->fields, fa);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * May the decided role set (create) or change (update) a protected field?
+ * Read-only fields only for super admins and superusers.  A scoped privilege
+ * is allowed here; the rows it covers are checked in the query.
+ */
+bool
+crm_field_allowed(const CrmDecision *d, const CrmFieldAccess *fa, int privilege)
+{
+	if (d->exemption == CRM_EXEMPT_SUPERUSER || d->exemption == CRM_EXEMPT_SUPER_ADMIN)
+		return true;
+	if (fa->field->readonly && privilege != CRM_READ)
+		return false;
+	return (fa->privileges & privilege) != 0;
 }
 
 /*
@@ -791,6 +971,7 @@ crm_decide(Oid roleid, Oid relid, CrmDecision *d)
 		for (int i = 0; i < CRM_NACTIONS; i++)
 			d->scopes[i] = g->scopes[i];
 	}
+	decide_fields(d, rel, g);
 
 	/* remembered until the cache is rebuilt or the principal expires */
 	key.relid = relid;

@@ -32,4 +32,5 @@ _PG_init(void)
 	crm_crud_init();
 	crm_scopes_init();
 	crm_utility_init();
+	crm_fields_init();
 }

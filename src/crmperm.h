@@ -41,7 +41,17 @@ typedef struct CrmRelation
 	NameData	team_column;
 	NameData	department_column;
 	NameData	tenant_column;
+	List	   *fields;			/* CrmField entries: the protected fields */
 } CrmRelation;
+
+/* A protected field of a relation (attno in that relation: partitions differ). */
+typedef struct CrmField
+{
+	AttrNumber	attno;
+	char		name[NAMEDATALEN];
+	char		mask[NAMEDATALEN * 2 + 2];	/* null, redact, ..., or schema.function */
+	bool		readonly;
+} CrmField;
 
 /* Why a role is not governed by crmperm on a table (CRM_GOVERNED if it is). */
 typedef enum CrmExemption
@@ -90,6 +100,27 @@ typedef struct CrmPolicy
 	bool		hassublinks;
 } CrmPolicy;
 
+/*
+ * What a role may do with one protected field: CRM_READ, CRM_CREATE and
+ * CRM_UPDATE bits, and per privilege the scopes of the rows it holds on
+ * (NIL: every row), as in CrmDecision.
+ */
+typedef struct CrmFieldAccess
+{
+	const CrmField *field;
+	int			privileges;
+	List	   *scopes[CRM_NACTIONS];
+} CrmFieldAccess;
+
+/* The read masks of a role on a relation, built once (varno 1). */
+typedef struct CrmMasks
+{
+	Oid			roleid;			/* hash key, with relid */
+	Oid			relid;
+	bool		built;
+	List	   *tlist;			/* TargetEntry per masked attno; NIL: none */
+} CrmMasks;
+
 /* Everything crmperm decides for a role on one table. */
 typedef struct CrmDecision
 {
@@ -103,6 +134,8 @@ typedef struct CrmDecision
 	List	   *scopes[CRM_NACTIONS];	/* CrmScope entries per action, by
 										 * crm_action_index(); NIL when "all"
 										 * is among them without an end */
+	List	   *fields;			/* CrmFieldAccess per protected field */
+	bool		masked;			/* some field is not readable on every row */
 } CrmDecision;
 
 /* The attributes of a principal. */
@@ -133,11 +166,22 @@ extern int	crm_action_index(int action);
 extern bool crm_scopes_include_all(List *scopes);
 extern const CrmScopeDef *crm_scope_def(const char *resource, const char *name);
 extern List *crm_managed_relids(void);
-extern Oid	crm_check_function(bool tenant);
+/* crmperm's WITH CHECK functions, which raise crmperm's own denial. */
+typedef enum CrmCheck
+{
+	CRM_CHECK_SCOPE,			/* crmperm._in_scope() */
+	CRM_CHECK_TENANT,			/* crmperm._in_tenant() */
+	CRM_CHECK_FIELD				/* crmperm._field_in_scope() */
+} CrmCheck;
+
+extern Oid	crm_check_function(CrmCheck which);
 extern MemoryContext crm_cache_memory(void);
 extern void crm_cache_invalidate(void);
 extern CrmPolicy *crm_policy_entry(Oid roleid, Oid relid, int action, bool restrictive,
 								   bool *found);
+extern CrmMasks *crm_masks_entry(Oid roleid, Oid relid);
+extern bool crm_field_allowed(const CrmDecision *d, const CrmFieldAccess *fa, int privilege);
+extern const bytea *crm_hash_key(void);
 extern void crm_spi_query(const char *sql, Oid arg);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */
@@ -157,6 +201,17 @@ extern const char *crm_action_name(int action);
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);
 extern Node *crm_parse_predicate(const char *predicate);
+extern Node *crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char **names,
+							 bool *hassublinks);
+extern Node *crm_named_check(Oid fn, Node *qual, const char *resource, int action,
+							 const char *what);
+
+/* ---- fields.c: masks in the planner, field write checks ---- */
+extern void crm_fields_init(void);
+extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, RangeTblEntry *rte);
+
+/* ---- admin.c ---- */
+extern List *crm_caller_search_path(void);
 
 /* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
 extern void crm_utility_init(void);
@@ -167,7 +222,9 @@ extern void crm_deny_truncate_scope(Oid roleid, const CrmDecision *d);
 extern void crm_deny_system(Oid roleid, const char *permission, const char *needed_for);
 extern void crm_deny_explain_analyze(Oid roleid, const CrmDecision *d);
 extern void crm_deny_scope(Oid roleid, const char *resource, const char *action,
-						   const char *scopes);
+						   const char *scopes, bool new_row);
+extern void crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa,
+						   int privilege);
 extern void crm_deny_tenant(Oid roleid, const char *resource, const char *action,
 							const char *tenant_column);
 extern char *crm_granted_list(const CrmDecision *d);

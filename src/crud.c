@@ -105,6 +105,8 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 			}
 		}
 
+		if (d.fields != NIL)
+			crm_check_field_writes(roleid, &d, rte);
 		if (d.exemption != CRM_GOVERNED)
 			continue;
 		if (crm_utility_context == CRM_IN_EXPLAIN_ANALYZE)

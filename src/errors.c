@@ -106,15 +106,49 @@ crm_deny_explain_analyze(Oid roleid, const CrmDecision *d)
 }
 
 void
-crm_deny_scope(Oid roleid, const char *resource, const char *action, const char *scopes)
+crm_deny_scope(Oid roleid, const char *resource, const char *action, const char *scopes,
+			   bool new_row)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
 					GetUserNameFromId(roleid, false), resource, action),
-			 errdetail("The new row is outside the role's scope for %s.%s: %s.",
+			 new_row ? errdetail("The new row is outside the role's scope for %s.%s: %s.",
+								 resource, action, scopes) :
+			 errdetail("The row is outside the role's scope for %s.%s: %s.",
 					   resource, action, scopes),
 			 errhint("Write rows inside that scope, or grant a wider one with crmperm.grant().")));
+}
+
+/* A protected field set or changed without the privilege. */
+void
+crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa, int privilege)
+{
+	const char *field = fa->field->name;
+	StringInfoData granted;
+
+	if (fa->field->readonly)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: role \"%s\" lacks \"%s.%s.%s\"",
+						GetUserNameFromId(roleid, false), d->resource, field,
+						crm_action_name(privilege)),
+				 errdetail("Field \"%s.%s\" is read-only: only super admins may set or change it.",
+						   d->resource, field)));
+
+	initStringInfo(&granted);
+	for (int i = 0; i < lengthof(listed_actions); i++)
+		if (fa->privileges & listed_actions[i])
+			appendStringInfo(&granted, "%s%s", granted.len ? ", " : "",
+							 crm_action_name(listed_actions[i]));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.%s.%s\"",
+					GetUserNameFromId(roleid, false), d->resource, field,
+					crm_action_name(privilege)),
+			 errdetail("Granted on field %s.%s: %s.", d->resource, field,
+					   granted.len ? granted.data : "nothing"),
+			 errhint("Grant it with crmperm.grant_field().")));
 }
 
 void

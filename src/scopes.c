@@ -435,8 +435,8 @@ text_const(const char *value)
  * and the scope or tenant column (PostgreSQL's own WITH CHECK failure names
  * neither).
  */
-static Node *
-named_check(Oid fn, Node *qual, const char *resource, int action, const char *what)
+Node *
+crm_named_check(Oid fn, Node *qual, const char *resource, int action, const char *what)
 {
 	return (Node *) makeFuncExpr(fn, BOOLOID,
 								 list_make4(qual, text_const(resource),
@@ -484,10 +484,54 @@ store_policy(CrmPolicy *entry, Node *qual, const char *resource, const char *wha
 	entry->qual = copyObject((Expr *) qual);
 	entry->with_check = copyObject((Expr *)
 								   ((what && (action == CRM_CREATE || action == CRM_UPDATE)) ?
-									named_check(crm_check_function(entry->key.restrictive),
+									crm_named_check(crm_check_function(entry->key.restrictive ?
+																	   CRM_CHECK_TENANT : CRM_CHECK_SCOPE),
 												qual, resource, action, what) : qual));
 	entry->hassublinks = hassublinks;
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The scopes of a role on a relation OR-ed, as a qual over the relation
+ * (varno 1): true for NIL (every row), false when none matches a row.  With
+ * names, also "owned or team" for messages.
+ */
+Node *
+crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char **names,
+				bool *hassublinks)
+{
+	List	   *ors = NIL;
+	ParseState *pstate;
+	ListCell   *lc;
+	StringInfoData buf;
+	Node	   *qual;
+
+	*hassublinks = false;
+	if (scopes == NIL)
+	{
+		if (names)
+			*names = pstrdup("all");
+		return make_bool(true);
+	}
+	pstate = policy_parsestate(relation);
+	initStringInfo(&buf);
+	foreach(lc, scopes)
+	{
+		CrmScope   *scope = lfirst(lc);
+		Node	   *one = scope_qual(pstate, crm_relation(RelationGetRelid(relation)),
+									 crm_principal(roleid), scope);
+
+		if (one)
+			ors = lappend(ors, one);
+		appendStringInfo(&buf, "%s%s", buf.len ? " or " : "", scope->name);
+	}
+	qual = ors == NIL ? make_bool(false) :
+		list_length(ors) == 1 ? linitial(ors) : (Node *) makeBoolExpr(OR_EXPR, ors, -1);
+	*hassublinks = pstate->p_hasSubLinks;
+	free_parsestate(pstate);
+	if (names)
+		*names = buf.data;
+	return qual;
 }
 
 /*
@@ -498,33 +542,12 @@ static void
 build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int action)
 {
 	List	   *scopes = d->scopes[crm_action_index(action)];
-	List	   *ors = NIL;
-	ParseState *pstate;
-	ListCell   *lc;
-	StringInfoData names;
+	char	   *names;
+	bool		hassublinks;
 	Node	   *qual;
 
-	if (scopes == NIL)
-	{
-		store_policy(entry, make_bool(true), NULL, NULL, false);
-		return;
-	}
-	pstate = policy_parsestate(relation);
-	initStringInfo(&names);
-	foreach(lc, scopes)
-	{
-		CrmScope   *scope = lfirst(lc);
-		Node	   *one = scope_qual(pstate, crm_relation(RelationGetRelid(relation)),
-									 crm_principal(entry->key.roleid), scope);
-
-		if (one)
-			ors = lappend(ors, one);
-		appendStringInfo(&names, "%s%s", names.len ? " or " : "", scope->name);
-	}
-	qual = ors == NIL ? make_bool(false) :
-		list_length(ors) == 1 ? linitial(ors) : (Node *) makeBoolExpr(OR_EXPR, ors, -1);
-	store_policy(entry, qual, d->resource, names.data, pstate->p_hasSubLinks);
-	free_parsestate(pstate);
+	qual = crm_scopes_qual(relation, entry->key.roleid, scopes, &names, &hassublinks);
+	store_policy(entry, qual, d->resource, scopes ? names : NULL, hassublinks);
 }
 
 /*
@@ -637,7 +660,25 @@ crmperm_in_scope(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(true);
 	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   text_to_cstring(PG_GETARG_TEXT_PP(2)),
-				   text_to_cstring(PG_GETARG_TEXT_PP(3)));
+				   text_to_cstring(PG_GETARG_TEXT_PP(3)), true);
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * crmperm._field_in_scope(ok, "resource.field", privilege, scopes): a scoped
+ * field privilege used on a row outside its scope (the existing row for an
+ * update, the new row for a create).
+ */
+PG_FUNCTION_INFO_V1(crmperm_field_in_scope);
+Datum
+crmperm_field_in_scope(PG_FUNCTION_ARGS)
+{
+	char	   *privilege = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
+		PG_RETURN_BOOL(true);
+	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)), privilege,
+				   text_to_cstring(PG_GETARG_TEXT_PP(3)), strcmp(privilege, "create") == 0);
 	PG_RETURN_BOOL(false);
 }
 

@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 #include "crmperm.h"
@@ -167,6 +168,36 @@ secure_new_child(Oid relid)
 	SPI_finish();
 }
 
+/* A column of a managed table being renamed, or InvalidOid. */
+static Oid
+renamed_column_table(Node *parsetree)
+{
+	RenameStmt *stmt = (RenameStmt *) parsetree;
+	Oid			relid;
+
+	if (!IsA(parsetree, RenameStmt) || stmt->renameType != OBJECT_COLUMN || !stmt->relation)
+		return InvalidOid;
+	relid = managed_relid(stmt->relation);
+	return OidIsValid(relid) && crm_relation(relid)->toprelid == relid ? relid : InvalidOid;
+}
+
+/*
+ * After a managed table's column was renamed: its field protection and
+ * grants, and the scope columns that named it, follow the new name.
+ */
+static void
+follow_renamed_column(Oid relid, RenameStmt *stmt)
+{
+	if (!OidIsValid(relid))
+		return;
+	CommandCounterIncrement();
+	SPI_connect();
+	crm_spi_query(psprintf("SELECT crmperm._rename_column($1::pg_catalog.regclass, %s, %s)",
+						   quote_literal_cstr(stmt->subname), quote_literal_cstr(stmt->newname)),
+				  relid);
+	SPI_finish();
+}
+
 static void
 crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					ProcessUtilityContext context, ParamListInfo params,
@@ -175,9 +206,11 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	Node	   *parsetree = pstmt->utilityStmt;
 	CrmUtilityContext context_here = CRM_IN_QUERY;
 	CrmUtilityContext save_context = crm_utility_context;
+	Oid			renamed = InvalidOid;
 
 	if (crm_extension_active())
 	{
+		renamed = renamed_column_table(parsetree);
 		if (IsA(parsetree, CopyStmt) && !((CopyStmt *) parsetree)->is_from)
 		{
 			CopyStmt   *copy = (CopyStmt *) parsetree;
@@ -220,6 +253,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 									queryEnv, dest, qc);
 		secure_new_child(new_child(parsetree));
+		follow_renamed_column(renamed, (RenameStmt *) parsetree);
 	}
 	PG_FINALLY();
 	{

@@ -1,0 +1,882 @@
+/*-------------------------------------------------------------------------
+ * fields.c
+ *		Field security: masks applied inside the query, and the checks on
+ *		setting and changing protected fields.
+ *
+ * Reads.  The planner hook runs after the rewriter (views expanded, row
+ * security quals attached to their range table entries) and before
+ * planning.  In every query level it replaces each reference to a field the
+ * principal may not read with the field's mask: target list, WHERE, JOIN,
+ * GROUP BY, HAVING, ORDER BY, window clauses, RETURNING, ON CONFLICT and
+ * MERGE actions, sublinks, CTEs, and whole-row references (which become a
+ * ROW() of masked columns).  So a predicate sees the mask and infers
+ * nothing.  Row security quals, WITH CHECK options and ON CONFLICT arbiters
+ * keep the real columns.  A field read on some rows only (a scoped field
+ * grant) becomes CASE WHEN <scope> THEN field ELSE mask END.
+ *
+ * The principal of a reference is the role PostgreSQL checks it as: a
+ * view's owner, or the current role.
+ *
+ * Two backstops: SQL set-returning functions are not inlined (their bodies
+ * would be planned after this hook; needs_fmgr_hook makes the planner leave
+ * them as calls, and their bodies are planned on their own, through this
+ * hook), and after planning every managed relation with hidden fields in
+ * the plan must have been masked here, or the query fails.
+ *
+ * Writes.  Setting a protected field needs create, changing it update
+ * (checked at executor start from insertedCols / updatedCols, cached plans
+ * included).  A scoped create or update is checked per row: the new row of
+ * an INSERT through a WITH CHECK option, the existing row of an UPDATE by
+ * wrapping the new value.
+ *
+ * The hash mask is an HMAC-SHA-256 keyed with crmperm.secret, which no
+ * principal can read; the key never appears in a plan, and the mask
+ * function only works where crmperm put it (a direct call could hash
+ * guesses).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "common/hmac.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/planner.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_func.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+#include "crmperm.h"
+
+static planner_hook_type prev_planner = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr = NULL;
+
+#define REDACTED_TEXT "****"
+
+/* ---------------------------------------------------------------------------
+ * Masks
+ * ---------------------------------------------------------------------------
+ */
+
+static Oid
+mask_function(const char *name)
+{
+	Oid			argtype = TEXTOID;
+
+	return LookupFuncName(list_make2(makeString("crmperm"), makeString(pstrdup(name))),
+						  1, &argtype, false);
+}
+
+/* The neutral value "redact" shows for a type, or NULL when there is none. */
+static const char *
+redact_literal(Oid type)
+{
+	char		category;
+	bool		preferred;
+
+	switch (type)
+	{
+		case UUIDOID:
+			return "00000000-0000-0000-0000-000000000000";
+		case JSONOID:
+		case JSONBOID:
+			return "null";
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return "epoch";
+		case TIMEOID:
+		case TIMETZOID:
+			return "allballs";
+	}
+	get_type_category_preferred(type, &category, &preferred);
+	switch (category)
+	{
+		case TYPCATEGORY_STRING:
+			return REDACTED_TEXT;
+		case TYPCATEGORY_NUMERIC:
+		case TYPCATEGORY_TIMESPAN:
+			return "0";
+		case TYPCATEGORY_BOOLEAN:
+			return "false";
+		case TYPCATEGORY_ARRAY:
+			return "{}";
+	}
+	return NULL;
+}
+
+static void
+mask_type_error(const char *mask, Oid type)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("mask \"%s\" cannot be used on a column of type %s", mask,
+					format_type_be(type)),
+			 errhint("Use the mask null, or a function f(value) returning %s.",
+					 format_type_be(type))));
+}
+
+/* fn(column::text)::type, for the masks that work on text. */
+static Expr *
+text_mask(Var *var, const char *mask)
+{
+	Oid			base = getBaseType(var->vartype);
+	char		category;
+	bool		preferred;
+	Node	   *arg = (Node *) var;
+	FuncExpr   *fn;
+	Node	   *result;
+
+	get_type_category_preferred(base, &category, &preferred);
+	if (category != TYPCATEGORY_STRING)
+		mask_type_error(mask, var->vartype);
+	if (var->vartype != TEXTOID)
+		arg = coerce_to_target_type(NULL, arg, var->vartype, TEXTOID, -1,
+									COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
+	if (arg == NULL)
+		mask_type_error(mask, var->vartype);
+
+	/*
+	 * The hash mask is marked as SQL syntax: its function refuses to run
+	 * from any call site that is not one crmperm built.
+	 */
+	fn = makeFuncExpr(mask_function(psprintf("_mask_%s", mask)), TEXTOID, list_make1(arg),
+					  var->varcollid, var->varcollid,
+					  strcmp(mask, "hash") == 0 ? COERCE_SQL_SYNTAX : COERCE_EXPLICIT_CALL);
+	result = (Node *) fn;
+	if (var->vartype != TEXTOID)
+		result = coerce_to_target_type(NULL, result, TEXTOID, var->vartype, -1,
+									   COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
+	if (result == NULL)
+		mask_type_error(mask, var->vartype);
+	return (Expr *) result;
+}
+
+/*
+ * A mask function: f(value) returning the column's type, a plain function
+ * (not a set, not an aggregate), and not SECURITY DEFINER unless a superuser
+ * owns it.
+ */
+static Oid
+mask_user_function(List *names, Oid type, bool missing_ok)
+{
+	Oid			fn = LookupFuncName(names, 1, &type, true);
+	HeapTuple	tup;
+	Form_pg_proc proc;
+
+	if (!OidIsValid(fn))
+	{
+		if (missing_ok)
+			return InvalidOid;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("mask function %s(%s) does not exist", NameListToString(names),
+						format_type_be(type))));
+	}
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->prorettype != type || proc->proretset || proc->prokind != PROKIND_FUNCTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("mask function %s must return %s", format_procedure(fn),
+						format_type_be(type)),
+				 errdetail("A mask has the column's type, one value per row.")));
+	if (proc->prosecdef && !superuser_arg(proc->proowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("mask function %s must not be SECURITY DEFINER", format_procedure(fn)),
+				 errdetail("It is owned by a role that is not a superuser, and would read every value as that role.")));
+	if (proc->pronamespace == get_namespace_oid("crmperm", false) ||
+		isAnyTempNamespace(proc->pronamespace))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("mask function %s is not allowed", format_procedure(fn)),
+				 errdetail("Mask functions live in a permanent schema outside crmperm.")));
+	ReleaseSysCache(tup);
+	return fn;
+}
+
+/*
+ * The mask of one column, as an expression over its Var (which it may copy
+ * in).  Its type is the column's type.
+ */
+static Expr *
+mask_expr(Var *var, const char *mask)
+{
+	if (strcmp(mask, "null") == 0)
+		return (Expr *) makeNullConst(var->vartype, var->vartypmod, var->varcollid);
+	if (strcmp(mask, "redact") == 0)
+	{
+		const char *literal = redact_literal(getBaseType(var->vartype));
+		Oid			input;
+		Oid			ioparam;
+		int16		typlen;
+		bool		typbyval;
+
+		if (literal == NULL)
+			mask_type_error(mask, var->vartype);
+		getTypeInputInfo(var->vartype, &input, &ioparam);
+		get_typlenbyval(var->vartype, &typlen, &typbyval);
+		return (Expr *) makeConst(var->vartype, -1, var->varcollid, typlen,
+								  OidInputFunctionCall(input, (char *) literal, ioparam, -1),
+								  false, typbyval);
+	}
+	if (strcmp(mask, "partial") == 0 || strcmp(mask, "email") == 0 ||
+		strcmp(mask, "hash") == 0)
+		return text_mask(var, mask);
+
+	/* schema.function, as stored */
+	return (Expr *) makeFuncExpr(mask_user_function(stringToQualifiedNameList(mask),
+													var->vartype, false),
+								 var->vartype, list_make1(var), var->varcollid,
+								 var->varcollid, COERCE_EXPLICIT_CALL);
+}
+
+static Var *
+column_var(Relation relation, AttrNumber attno)
+{
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(relation), attno - 1);
+
+	return makeVar(1, attno, att->atttypid, att->atttypmod, att->attcollation, 0);
+}
+
+/*
+ * crmperm._check_mask(tbl, field, mask): validate a mask for a column by
+ * building it, and return it as stored.  A function name is resolved with
+ * the caller's search_path and stored schema-qualified.
+ */
+PG_FUNCTION_INFO_V1(crmperm_check_mask);
+Datum
+crmperm_check_mask(PG_FUNCTION_ARGS)
+{
+	Relation	relation = relation_open(PG_GETARG_OID(0), AccessShareLock);
+	AttrNumber	attno = get_attnum(RelationGetRelid(relation), NameStr(*PG_GETARG_NAME(1)));
+	char	   *mask = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	Var		   *var = column_var(relation, attno);
+	static const char *const builtin[] = {"null", "redact", "partial", "email", "hash"};
+
+	for (int i = 0; i < lengthof(builtin); i++)
+		if (strcmp(mask, builtin[i]) == 0)
+		{
+			mask_expr(var, mask);
+			relation_close(relation, AccessShareLock);
+			PG_RETURN_TEXT_P(cstring_to_text(mask));
+		}
+
+	{
+		List	   *names = NIL;
+		char	   *schema;
+		char	   *name;
+		Oid			fn = InvalidOid;
+		ListCell   *lc;
+
+		PG_TRY();
+		{
+			names = stringToQualifiedNameList(mask);
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+			names = NIL;
+		}
+		PG_END_TRY();
+		if (names == NIL || list_length(names) > 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown mask \"%s\"", mask),
+					 errhint("A mask is null, redact, partial, email, hash, or the name of a function f(value) returning the column's type.")));
+		DeconstructQualifiedName(names, &schema, &name);
+		if (schema)
+			fn = mask_user_function(names, var->vartype, true);
+		else
+			foreach(lc, crm_caller_search_path())
+			{
+				char	   *nsp = get_namespace_name(lfirst_oid(lc));
+
+				fn = mask_user_function(list_make2(makeString(nsp), makeString(name)),
+										var->vartype, true);
+				if (OidIsValid(fn))
+					break;
+			}
+		if (!OidIsValid(fn))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown mask \"%s\"", mask),
+					 errdetail("No function %s(%s) was found.", mask, format_type_be(var->vartype)),
+					 errhint("A mask is null, redact, partial, email, hash, or the name of a function f(value) returning the column's type.")));
+		relation_close(relation, AccessShareLock);
+		PG_RETURN_TEXT_P(cstring_to_text(quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
+																	 get_func_name(fn))));
+	}
+}
+
+/* partial: "****" and the last 4 characters ("****" alone when that is all). */
+PG_FUNCTION_INFO_V1(crmperm_mask_partial);
+Datum
+crmperm_mask_partial(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(value);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	int			chars = pg_mbstrlen_with_len(s, len);
+	const char *tail = s;
+
+	if (chars <= 4)
+		PG_RETURN_TEXT_P(cstring_to_text(REDACTED_TEXT));
+	for (int i = 0; i < chars - 4; i++)
+		tail += pg_mblen(tail);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf(REDACTED_TEXT "%.*s", (int) (s + len - tail), tail)));
+}
+
+/* email: the domain, the local part hidden. */
+PG_FUNCTION_INFO_V1(crmperm_mask_email);
+Datum
+crmperm_mask_email(PG_FUNCTION_ARGS)
+{
+	char	   *value = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *at = strrchr(value, '@');
+
+	PG_RETURN_TEXT_P(cstring_to_text(at ? psprintf(REDACTED_TEXT "%s", at) : REDACTED_TEXT));
+}
+
+/*
+ * hash: hex HMAC-SHA-256 of the value, keyed with crmperm's secret.  Only
+ * where crmperm put it: called directly, it would hash a dictionary of
+ * guesses to compare with masked values.
+ */
+PG_FUNCTION_INFO_V1(crmperm_mask_hash);
+Datum
+crmperm_mask_hash(PG_FUNCTION_ARGS)
+{
+	Node	   *call = fcinfo->flinfo ? fcinfo->flinfo->fn_expr : NULL;
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	const bytea *key;
+	pg_hmac_ctx *ctx;
+	uint8		digest[32];
+	char		hex[65];
+
+	if (call == NULL || !IsA(call, FuncExpr) ||
+		((FuncExpr *) call)->funcformat != COERCE_SQL_SYNTAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: crmperm._mask_hash() is applied by crmperm only")));
+	crm_extension_active();
+	key = crm_hash_key();
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crmperm has no key for the hash mask"),
+				 errhint("Protect the field again with crmperm.protect_field(..., mask => 'hash').")));
+
+	ctx = pg_hmac_create(PG_SHA256);
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)) < 0 ||
+		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
+	{
+		const char *why = ctx ? pg_hmac_error(ctx) : "out of memory";
+
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute the hash mask: %s", why);
+	}
+	pg_hmac_free(ctx);
+	hex_encode((const char *) digest, sizeof(digest), hex);
+	hex[64] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}
+
+/* ---------------------------------------------------------------------------
+ * What a principal reads
+ * ---------------------------------------------------------------------------
+ */
+
+/*
+ * The read masks of a role on a relation: a target list entry per field it
+ * may not read on every row (varno 1), NIL when it reads them all.  Built
+ * once per role and relation; a failed build leaves nothing behind.
+ */
+static List *
+read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
+{
+	CrmMasks   *entry;
+	Relation	relation;
+	List	   *tlist = NIL;
+	ListCell   *lc;
+
+	*hassublinks = false;
+	if (!d->masked || d->exemption != CRM_GOVERNED)
+		return NIL;
+	entry = crm_masks_entry(roleid, d->relid);
+	if (entry->built)
+	{
+		*hassublinks = entry->tlist && checkExprHasSubLink((Node *) entry->tlist);
+		return entry->tlist;
+	}
+
+	relation = relation_open(d->relid, AccessShareLock);
+	PG_TRY();
+	{
+		foreach(lc, d->fields)
+		{
+			const CrmFieldAccess *fa = lfirst(lc);
+			List	   *scopes = fa->scopes[crm_action_index(CRM_READ)];
+			Var		   *var = column_var(relation, fa->field->attno);
+			Expr	   *expr;
+
+			if ((fa->privileges & CRM_READ) && scopes == NIL)
+				continue;		/* read on every row */
+			expr = mask_expr(var, fa->field->mask);
+			if (fa->privileges & CRM_READ)
+			{
+				CaseExpr   *c = makeNode(CaseExpr);
+				CaseWhen   *w = makeNode(CaseWhen);
+				bool		sub;
+
+				w->expr = (Expr *) crm_scopes_qual(relation, roleid, scopes, NULL, &sub);
+				w->result = (Expr *) copyObject(var);
+				w->location = -1;
+				c->casetype = var->vartype;
+				c->casecollid = var->varcollid;
+				c->args = list_make1(w);
+				c->defresult = expr;
+				c->location = -1;
+				expr = (Expr *) c;
+			}
+			tlist = lappend(tlist, makeTargetEntry(expr, fa->field->attno,
+												   pstrdup(fa->field->name), false));
+		}
+	}
+	PG_CATCH();
+	{
+		crm_cache_invalidate();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	relation_close(relation, AccessShareLock);
+
+	{
+		MemoryContext old = MemoryContextSwitchTo(crm_cache_memory());
+
+		entry->tlist = copyObject(tlist);
+		entry->built = true;
+		MemoryContextSwitchTo(old);
+	}
+	*hassublinks = checkExprHasSubLink((Node *) tlist);
+	return entry->tlist;
+}
+
+static inline Oid
+rte_role(RangeTblEntry *rte)
+{
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+}
+
+/*
+ * Replace the Vars of range table entry rtindex (at this query level and
+ * below) with masks, outside the row security quals, WITH CHECK options and
+ * ON CONFLICT arbiters.
+ */
+static void
+replace_in_query(Query *q, int rtindex, List *masks)
+{
+	RangeTblEntry *rte = rt_fetch(rtindex, q->rtable);
+	int			n = list_length(q->rtable);
+	List	  **security = palloc(sizeof(List *) * n);
+	List	   *wco = q->withCheckOptions;
+	List	   *arbiter_elems = NIL;
+	Node	   *arbiter_where = NULL;
+	List	   *excl_tlist = NIL;
+	Query	   *result;
+	ListCell   *lc;
+	int			i = 0;
+
+	masks = copyObject(masks);
+	ChangeVarNodes((Node *) masks, 1, rtindex, 0);
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *r = lfirst(lc);
+
+		security[i++] = r->securityQuals;
+		r->securityQuals = NIL;
+	}
+	q->withCheckOptions = NIL;
+	if (q->onConflict)
+	{
+		arbiter_elems = q->onConflict->arbiterElems;
+		arbiter_where = q->onConflict->arbiterWhere;
+		excl_tlist = q->onConflict->exclRelTlist;
+		q->onConflict->arbiterElems = NIL;
+		q->onConflict->arbiterWhere = NULL;
+		q->onConflict->exclRelTlist = NIL;
+	}
+
+	result = (Query *) ReplaceVarsFromTargetList((Node *) q, rtindex, 0, rte, masks,
+												 REPLACEVARS_CHANGE_VARNO, rtindex, NULL);
+	memcpy(q, result, sizeof(Query));
+
+	i = 0;
+	foreach(lc, q->rtable)
+		((RangeTblEntry *) lfirst(lc))->securityQuals = security[i++];
+	q->withCheckOptions = wco;
+	if (q->onConflict)
+	{
+		q->onConflict->arbiterElems = arbiter_elems;
+		q->onConflict->arbiterWhere = arbiter_where;
+		q->onConflict->exclRelTlist = excl_tlist;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Scoped writes
+ * ---------------------------------------------------------------------------
+ */
+
+static Node *
+field_scope_check(Relation relation, Oid roleid, const CrmDecision *d,
+				  const CrmFieldAccess *fa, int privilege, int varno, bool *hassublinks)
+{
+	char	   *names;
+	Node	   *qual = crm_scopes_qual(relation, roleid,
+									   fa->scopes[crm_action_index(privilege)],
+									   &names, hassublinks);
+
+	ChangeVarNodes(qual, 1, varno, 0);
+	return crm_named_check(crm_check_function(CRM_CHECK_FIELD), qual,
+						   psprintf("%s.%s", d->resource, fa->field->name), privilege, names);
+}
+
+/* new value -> CASE WHEN <the existing row is in scope> THEN new value END */
+static void
+guard_update_list(List *tlist, Relation relation, Oid roleid, const CrmDecision *d,
+				  const CrmFieldAccess *fa, int varno, bool *hassublinks)
+{
+	ListCell   *lc;
+
+	foreach(lc, tlist)
+	{
+		TargetEntry *tle = lfirst(lc);
+		CaseExpr   *c;
+		CaseWhen   *w;
+
+		if (tle->resjunk || tle->resno != fa->field->attno)
+			continue;
+		w = makeNode(CaseWhen);
+		w->expr = (Expr *) field_scope_check(relation, roleid, d, fa, CRM_UPDATE, varno,
+											 hassublinks);
+		w->result = tle->expr;
+		w->location = -1;
+		c = makeNode(CaseExpr);
+		c->casetype = exprType((Node *) tle->expr);
+		c->casecollid = exprCollation((Node *) tle->expr);
+		c->args = list_make1(w);
+		c->defresult = (Expr *) makeNullConst(c->casetype, -1, c->casecollid);
+		c->location = -1;
+		tle->expr = (Expr *) c;
+	}
+}
+
+/*
+ * Fields that the writer may create or update on some rows only: the row
+ * is checked in the query (crmperm's own error names the field).
+ */
+static void
+guard_scoped_writes(Query *q)
+{
+	RangeTblEntry *rte;
+	Oid			roleid;
+	CrmDecision d;
+	ListCell   *lc;
+	Relation	relation = NULL;
+	bool		sub = false;
+
+	if (q->resultRelation == 0)
+		return;
+	rte = rt_fetch(q->resultRelation, q->rtable);
+	roleid = rte_role(rte);
+	if (rte->rtekind != RTE_RELATION || !crm_decide(roleid, rte->relid, &d) ||
+		d.exemption != CRM_GOVERNED)
+		return;
+
+	foreach(lc, d.fields)
+	{
+		const CrmFieldAccess *fa = lfirst(lc);
+		int			col = fa->field->attno - FirstLowInvalidHeapAttributeNumber;
+		bool		create = (fa->privileges & CRM_CREATE) &&
+			fa->scopes[crm_action_index(CRM_CREATE)] != NIL &&
+			bms_is_member(col, rte->insertedCols);
+		bool		update = (fa->privileges & CRM_UPDATE) &&
+			fa->scopes[crm_action_index(CRM_UPDATE)] != NIL &&
+			bms_is_member(col, rte->updatedCols);
+		ListCell   *mc;
+
+		if (!create && !update)
+			continue;
+		if (relation == NULL)
+			relation = relation_open(rte->relid, AccessShareLock);
+		if (create)
+		{
+			WithCheckOption *wco = makeNode(WithCheckOption);
+
+			wco->kind = WCO_RLS_INSERT_CHECK;
+			wco->relname = pstrdup(RelationGetRelationName(relation));
+			wco->polname = psprintf("crmperm %s.%s.create", d.resource, fa->field->name);
+			wco->qual = field_scope_check(relation, roleid, &d, fa, CRM_CREATE,
+										  q->resultRelation, &sub);
+			wco->cascaded = false;
+			q->withCheckOptions = lappend(q->withCheckOptions, wco);
+		}
+		if (update)
+		{
+			if (q->commandType == CMD_UPDATE)
+				guard_update_list(q->targetList, relation, roleid, &d, fa,
+								  q->resultRelation, &sub);
+			if (q->onConflict)
+				guard_update_list(q->onConflict->onConflictSet, relation, roleid, &d, fa,
+								  q->resultRelation, &sub);
+			foreach(mc, q->mergeActionList)
+			{
+				MergeAction *action = lfirst(mc);
+
+				if (action->commandType == CMD_UPDATE)
+					guard_update_list(action->targetList, relation, roleid, &d, fa,
+									  q->resultRelation, &sub);
+			}
+		}
+	}
+	if (relation)
+		relation_close(relation, AccessShareLock);
+	if (sub)
+		q->hasSubLinks = true;
+}
+
+/* ---------------------------------------------------------------------------
+ * The planner hook
+ * ---------------------------------------------------------------------------
+ */
+
+static bool mask_walker(Node *node, bool *masked);
+
+/*
+ * Mask one query level and everything below it.  Lower levels first: a
+ * level's rewrite copies the levels below, masks included.
+ */
+static bool
+mask_query(Query *q)
+{
+	bool		masked = false;
+	bool		here = false;
+	int			rtindex = 0;
+	ListCell   *lc;
+
+	query_tree_walker(q, mask_walker, &masked, 0);
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		CrmDecision d;
+		List	   *masks;
+		bool		sub;
+
+		rtindex++;
+		if (rte->rtekind != RTE_RELATION || !crm_decide(rte_role(rte), rte->relid, &d))
+			continue;
+		masks = read_masks(rte_role(rte), &d, &sub);
+		if (masks == NIL)
+			continue;
+		if (q->onConflict && rtindex == q->onConflict->exclRelIndex)
+			continue;			/* below */
+		replace_in_query(q, rtindex, masks);
+		if (sub)
+			q->hasSubLinks = true;
+		/* seen by the check after planning (the RTE was copied: fetch again) */
+		rt_fetch(rtindex, q->rtable)->self_reference = true;
+		here = true;
+	}
+
+	/*
+	 * EXCLUDED is the row the writer proposed: the columns it supplied are
+	 * its own values; the others (defaults) are masked like the table.
+	 */
+	if (q->onConflict && q->onConflict->exclRelIndex > 0)
+	{
+		RangeTblEntry *target = rt_fetch(q->resultRelation, q->rtable);
+		CrmDecision d;
+		List	   *masks;
+		List	   *unsupplied = NIL;
+		bool		sub;
+
+		if (crm_decide(rte_role(target), target->relid, &d) &&
+			(masks = read_masks(rte_role(target), &d, &sub)) != NIL)
+		{
+			foreach(lc, masks)
+			{
+				TargetEntry *tle = lfirst(lc);
+
+				if (!bms_is_member(tle->resno - FirstLowInvalidHeapAttributeNumber,
+								   target->insertedCols))
+					unsupplied = lappend(unsupplied, tle);
+			}
+			if (unsupplied)
+			{
+				replace_in_query(q, q->onConflict->exclRelIndex, unsupplied);
+				if (sub)
+					q->hasSubLinks = true;
+				here = true;
+			}
+		}
+	}
+
+	/*
+	 * An INSTEAD OF trigger gets the view's OLD row as the reader sees it:
+	 * with masks, which it could write back.  Refused.
+	 */
+	if ((here || masked) && q->resultRelation > 0 &&
+		q->commandType != CMD_INSERT && q->commandType != CMD_SELECT)
+	{
+		RangeTblEntry *target = rt_fetch(q->resultRelation, q->rtable);
+
+		if (target->relkind == RELKIND_VIEW)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot change view \"%s\" through its INSTEAD OF trigger: it reads masked fields",
+							get_rel_name(target->relid)),
+					 errdetail("The trigger's OLD row would hold masks, which it could write back."),
+					 errhint("Write to the table, or through a view without INSTEAD OF triggers.")));
+	}
+
+	guard_scoped_writes(q);
+	return here || masked;
+}
+
+static bool
+mask_walker(Node *node, bool *masked)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		if (mask_query((Query *) node))
+			*masked = true;
+		return false;
+	}
+	return expression_tree_walker(node, mask_walker, masked);
+}
+
+/*
+ * After planning: every managed relation whose principal has hidden fields
+ * must have been masked above.  One that came in some other way (a function
+ * body inlined by the planner, say) fails the query.
+ */
+static void
+check_plan(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		CrmDecision d;
+		bool		sub;
+
+		/* EXCLUDED of ON CONFLICT (a composite) was handled with its target */
+		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0 || rte->self_reference ||
+			rte->relkind == RELKIND_COMPOSITE_TYPE || !crm_decide(rte_role(rte), rte->relid, &d))
+			continue;
+		if (read_masks(rte_role(rte), &d, &sub) != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: crmperm could not mask the fields of \"%s\" in this query",
+							d.resource),
+					 errdetail("The relation reached the plan without passing crmperm's masking.")));
+	}
+}
+
+static PlannedStmt *
+crm_planner(Query *parse, const char *query_string, int cursorOptions,
+			ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+	bool		masked = false;
+
+	if (crm_extension_active())
+		masked = mask_query(parse);
+	result = prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
+		: standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (crm_extension_active())
+		check_plan(result);
+	if (masked)
+		result->dependsOnRole = true;
+	return result;
+}
+
+/*
+ * SQL set-returning functions would be inlined into the calling query after
+ * the planner hook ran, with their tables unmasked: keep them calls.
+ */
+static bool
+crm_needs_fmgr(Oid fn_oid)
+{
+	HeapTuple	tup;
+	bool		result;
+
+	if (prev_needs_fmgr && prev_needs_fmgr(fn_oid))
+		return true;
+	if (!crm_extension_active())
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_proc) GETSTRUCT(tup))->proretset &&
+		((Form_pg_proc) GETSTRUCT(tup))->prolang == SQLlanguageId;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* ---------------------------------------------------------------------------
+ * Field writes, at executor start
+ * ---------------------------------------------------------------------------
+ */
+
+void
+crm_check_field_writes(Oid roleid, const CrmDecision *d, RangeTblEntry *rte)
+{
+	ListCell   *lc;
+
+	foreach(lc, d->fields)
+	{
+		const CrmFieldAccess *fa = lfirst(lc);
+		int			col = fa->field->attno - FirstLowInvalidHeapAttributeNumber;
+
+		if (bms_is_member(col, rte->insertedCols) && !crm_field_allowed(d, fa, CRM_CREATE))
+			crm_deny_field(roleid, d, fa, CRM_CREATE);
+		if (bms_is_member(col, rte->updatedCols) && !crm_field_allowed(d, fa, CRM_UPDATE))
+			crm_deny_field(roleid, d, fa, CRM_UPDATE);
+	}
+}
+
+void
+crm_fields_init(void)
+{
+	prev_planner = planner_hook;
+	planner_hook = crm_planner;
+	prev_needs_fmgr = needs_fmgr_hook;
+	needs_fmgr_hook = crm_needs_fmgr;
+}
