@@ -1038,6 +1038,46 @@ $$;
 
 -- Introspection ----------------------------------------------------------------
 
+-- The rows of explain_access() for protected fields: field.read, .create and
+-- .update per field ("masked" when read is not granted; read-only fields are
+-- writable by super admins and superusers only).
+CREATE FUNCTION crmperm._explain_fields(principal regrole, r crmperm.resources, why text)
+RETURNS TABLE (action text, allowed boolean, scope text, permission_sets text[], roles text[],
+               reason text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH g AS (
+        SELECT fg.field, p, fg.scope, s.permission_set, s.via_role
+          FROM crmperm._effective_sets($1) s
+          JOIN crmperm.field_grants fg ON fg.permission_set = s.permission_set
+          CROSS JOIN LATERAL unnest(fg.privileges) p
+         WHERE fg.resource = ($2).resource
+    ), x AS (
+        SELECT f.field, f.readonly, u.p, u.n,
+               f.readonly AND u.p <> 'read' AND coalesce($3, '') NOT IN ('superuser', 'super admin') AS locked,
+               EXISTS (SELECT FROM g WHERE g.field = f.field AND g.p = u.p) AS granted
+          FROM crmperm.fields f
+         CROSS JOIN unnest(ARRAY['read', 'create', 'update']) WITH ORDINALITY u(p, n)
+         WHERE f.resource = ($2).resource
+    )
+    SELECT x.field || '.' || x.p,
+           NOT x.locked AND ($3 IS NOT NULL OR x.granted),
+           CASE WHEN $3 IS NOT NULL THEN 'all'
+                ELSE (SELECT CASE WHEN bool_or(g.scope = 'all') THEN 'all'
+                                  ELSE string_agg(DISTINCT g.scope, ' or ') END
+                        FROM g WHERE g.field = x.field AND g.p = x.p) END,
+           (SELECT array_agg(DISTINCT g.permission_set ORDER BY g.permission_set)
+              FROM g WHERE $3 IS NULL AND g.field = x.field AND g.p = x.p),
+           (SELECT array_agg(DISTINCT g.via_role ORDER BY g.via_role)
+              FROM g WHERE $3 IS NULL AND g.field = x.field AND g.p = x.p AND g.via_role IS NOT NULL),
+           CASE WHEN x.locked THEN 'read-only field'
+                WHEN $3 IS NOT NULL THEN $3
+                WHEN x.granted THEN 'granted'
+                WHEN x.p = 'read' THEN 'masked'
+                ELSE 'not granted' END
+      FROM x
+     ORDER BY x.field, x.n
+$$;
+
 CREATE FUNCTION crmperm._explain_access(principal regrole, resource text)
 RETURNS TABLE (action text, allowed boolean, scope text, permission_sets text[], roles text[],
                reason text)
@@ -1060,6 +1100,7 @@ BEGIN
         RETURN QUERY SELECT x, true, 'all'::text, NULL::text[], NULL::text[], why
                        FROM unnest(ARRAY['read', 'create', 'update', 'delete']) WITH ORDINALITY u(x, n)
                       ORDER BY n;
+        RETURN QUERY SELECT * FROM crmperm._explain_fields(principal, r, why);
         RETURN;
     END IF;
     RETURN QUERY
@@ -1085,6 +1126,7 @@ BEGIN
                 ELSE 'not granted' END
       FROM unnest(ARRAY['read', 'create', 'update', 'delete']) WITH ORDINALITY u(x, n)
      ORDER BY n;
+    RETURN QUERY SELECT * FROM crmperm._explain_fields(principal, r, why);
 END
 $$;
 
