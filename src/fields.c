@@ -408,6 +408,43 @@ crmperm_mask_hash(PG_FUNCTION_ARGS)
  */
 
 /*
+ * A stored generated column computed from a masked field would give its
+ * value away: it reads as NULL too, unless it is protected itself (then its
+ * own mask is already in the list).
+ */
+static List *
+mask_generated(Relation relation, List *tlist)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	Bitmapset  *hidden = NULL;
+	ListCell   *lc;
+
+	if (tlist == NIL || !desc->constr || !desc->constr->has_generated_stored)
+		return tlist;
+	foreach(lc, tlist)
+		hidden = bms_add_member(hidden, ((TargetEntry *) lfirst(lc))->resno -
+								FirstLowInvalidHeapAttributeNumber);
+	for (int i = 0; i < desc->constr->num_defval; i++)
+	{
+		AttrDefault *def = &desc->constr->defval[i];
+		Form_pg_attribute att = TupleDescAttr(desc, def->adnum - 1);
+		Bitmapset  *uses = NULL;
+
+		if (att->attgenerated != ATTRIBUTE_GENERATED_STORED ||
+			bms_is_member(def->adnum - FirstLowInvalidHeapAttributeNumber, hidden))
+			continue;
+		pull_varattnos(stringToNode(def->adbin), 1, &uses);
+		if (bms_overlap(uses, hidden))
+			tlist = lappend(tlist, makeTargetEntry((Expr *) makeNullConst(att->atttypid,
+																		  att->atttypmod,
+																		  att->attcollation),
+												   def->adnum, pstrdup(NameStr(att->attname)),
+												   false));
+	}
+	return tlist;
+}
+
+/*
  * The read masks of a role on a relation: a target list entry per field it
  * may not read on every row (varno 1), NIL when it reads them all.  Built
  * once per role and relation; a failed build leaves nothing behind.
@@ -462,6 +499,7 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 			tlist = lappend(tlist, makeTargetEntry(expr, fa->field->attno,
 												   pstrdup(fa->field->name), false));
 		}
+		tlist = mask_generated(relation, tlist);
 	}
 	PG_CATCH();
 	{
@@ -500,6 +538,7 @@ replace_in_query(Query *q, int rtindex, List *masks)
 	int			n = list_length(q->rtable);
 	List	  **security = palloc(sizeof(List *) * n);
 	List	   *wco = q->withCheckOptions;
+	List	   *view_checks = NIL;
 	List	   *arbiter_elems = NIL;
 	Node	   *arbiter_where = NULL;
 	List	   *excl_tlist = NIL;
@@ -517,7 +556,15 @@ replace_in_query(Query *q, int rtindex, List *masks)
 		security[i++] = r->securityQuals;
 		r->securityQuals = NIL;
 	}
-	q->withCheckOptions = NIL;
+	/*
+	 * Row security checks keep the real columns; a view's CHECK OPTION is
+	 * the view's own WHERE clause, so it reads what the view reads (else its
+	 * failures would tell what the masks hide).
+	 */
+	foreach(lc, wco)
+		if (((WithCheckOption *) lfirst(lc))->kind == WCO_VIEW_CHECK)
+			view_checks = lappend(view_checks, lfirst(lc));
+	q->withCheckOptions = view_checks;
 	if (q->onConflict)
 	{
 		arbiter_elems = q->onConflict->arbiterElems;
@@ -535,7 +582,19 @@ replace_in_query(Query *q, int rtindex, List *masks)
 	i = 0;
 	foreach(lc, q->rtable)
 		((RangeTblEntry *) lfirst(lc))->securityQuals = security[i++];
-	q->withCheckOptions = wco;
+	view_checks = q->withCheckOptions;
+	q->withCheckOptions = NIL;
+	foreach(lc, wco)
+	{
+		WithCheckOption *check = lfirst(lc);
+
+		if (check->kind == WCO_VIEW_CHECK)
+		{
+			check = linitial(view_checks);
+			view_checks = list_delete_first(view_checks);
+		}
+		q->withCheckOptions = lappend(q->withCheckOptions, check);
+	}
 	if (q->onConflict)
 	{
 		q->onConflict->arbiterElems = arbiter_elems;
