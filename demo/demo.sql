@@ -115,11 +115,11 @@ SET ROLE webhook;
 \set QUIET off
 \set ECHO queries
 \echo '-- allowed: create a lead'
-INSERT INTO leads (name, owner_id, team_id, source) VALUES ('Hooli', 'alice', 'east', 'web');
+INSERT INTO leads (name, owner_id, team_id, source) VALUES ('Massive Dynamic', 'alice', 'east', 'web');
 \echo '-- denied: read leads'
 SELECT * FROM leads;
 \echo '-- denied: update a lead'
-UPDATE leads SET score = 99 WHERE name = 'Hooli';
+UPDATE leads SET score = 99 WHERE name = 'Massive Dynamic';
 \echo '-- denied: read clients (nothing granted there)'
 SELECT * FROM clients;
 \set ECHO none
@@ -272,3 +272,63 @@ RESET ROLE;
 \echo '=================================================================='
 SELECT id, name, owner_id, team_id, source, score FROM leads ORDER BY id;
 SELECT id, name, email FROM clients ORDER BY id;
+
+\echo '=================================================================='
+\echo ' 9. Field security: source create-once, score read-only, value hidden'
+\echo '=================================================================='
+\echo 'The DBA protects three fields of leads. A protected field is default-deny:'
+\echo 'without a field grant a principal reads the mask and cannot write it.'
+\o /dev/null
+SELECT crmperm.protect_field('leads', 'value');                      -- mask: null
+SELECT crmperm.protect_field('leads', 'source', mask => 'redact');   -- mask: ****
+SELECT crmperm.protect_field('leads', 'score');
+SELECT crmperm.protect_field('clients', 'email', mask => 'email');   -- mask: ****@domain
+SELECT crmperm.grant_field('Own leads', 'leads', 'source', '{read,create}');   -- create-once
+SELECT crmperm.grant_field('Own leads', 'leads', 'score', '{read}');           -- read-only
+SELECT crmperm.grant_field('All leads', 'leads', 'value', '{read,update}');
+SELECT crmperm.grant_field('All leads', 'leads', 'source', '{read,create,update}');
+SELECT crmperm.grant_field('All leads', 'leads', 'score', '{read,update}');
+SELECT crmperm.grant_field('Support read', 'leads', 'source', '{read}');
+SELECT crmperm.grant_field('Support read', 'leads', 'score', '{read}');
+SELECT crmperm.grant_field('Client portal', 'clients', 'email', '{read,update}');
+\o
+SET ROLE alice;
+\set QUIET off
+\set ECHO queries
+\echo '-- value is masked for the Sales Rep, in the output and in predicates alike'
+SELECT id, name, source, score, value FROM leads ORDER BY id;
+SELECT count(*) AS "leads worth over 10000" FROM leads WHERE value > 10000;
+\echo '-- allowed: set the source when creating a lead (create-once)'
+INSERT INTO leads (name, owner_id, team_id, source) VALUES ('Massive Dynamic', 'alice', 'east', 'web');
+\echo '-- denied: change it afterwards'
+UPDATE leads SET source = 'event' WHERE name = 'Massive Dynamic';
+\echo '-- denied: the score is read-only for her'
+UPDATE leads SET score = 99 WHERE name = 'Massive Dynamic';
+\echo '-- denied: the value is hidden, so she cannot set it either'
+UPDATE leads SET value = 1 WHERE name = 'Massive Dynamic';
+\echo '-- allowed: an update that does not touch protected fields keeps their stored values'
+UPDATE leads SET name = 'Acme Corporation' WHERE name = 'Acme Corp';
+\echo '-- clients.email is masked for her (no field grant): the domain shows'
+SELECT name, email FROM clients ORDER BY id;
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+SET ROLE carol;
+\set QUIET off
+\set ECHO queries
+\echo '-- the Support Agent reads source and score, not the value; writes nothing'
+SELECT name, source, score, value FROM leads ORDER BY id;
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+SET ROLE bob;
+\set QUIET off
+\set ECHO queries
+\echo '-- the Sales Manager has full access'
+SELECT name, source, score, value FROM leads ORDER BY id;
+UPDATE leads SET value = 30000, score = 90 WHERE name = 'Initech';
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+\echo '-- as the DBA: the stored values were never overwritten with masks'
+SELECT name, source, score, value FROM leads ORDER BY id;

@@ -29,7 +29,7 @@ BEGIN
                    'WITH (autovacuum_enabled = off)', tbl);
     EXECUTE format('INSERT INTO %I SELECT g, ''u'' || (g %% 100), ''Contact '' || g, '
                    '''contact'' || g || ''@example'' || (g %% 10) || ''.com'', '
-                   '''+1 555 '' || lpad(g::text, 7, ''0''), (g * 37 %% 100000) / 100.0, '''' '
+                   '''+1 555 '' || lpad(g::text, 7, ''0''), round((g * 37 %% 100000) / 100.0, 2), '''' '
                    'FROM generate_series(1, %s) g', tbl, nrows);
     EXECUTE format('CREATE INDEX ON %I (owner_id)', tbl);
     EXECUTE format('GRANT SELECT ON %I TO bench', tbl);

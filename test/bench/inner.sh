@@ -49,6 +49,26 @@ say "setup: crmperm_bench (unmanaged / scope all / native true / scope owned / n
 createdb crmperm_bench
 psql_q -d crmperm_bench -f "$here/setup.sql" >/dev/null
 
+say "setup: crmperm_fields (masked / masking view over native owned / fields granted / none protected)"
+createdb crmperm_fields
+psql_q -d crmperm_fields -f "$here/fields.sql" >/dev/null
+# What the field workloads read, as bench: t_masked shows the masks, as the
+# view does by hand; t_granted shows every value, as t_unprotected does.
+fields_ok=$(PGPASSWORD=bench PGSSLMODE=disable psql -X -At -U bench -d crmperm_fields <<'SQL'
+SELECT (SELECT count(*) FROM t_masked WHERE email LIKE '****@%' AND phone LIKE '****%'
+                                        AND contract_value IS NULL) = 1000
+   AND (SELECT count(*) FROM t_granted WHERE email NOT LIKE '****%'
+                                         AND contract_value IS NOT NULL) = 1000
+   AND NOT EXISTS (SELECT aid, name, email, phone, contract_value FROM t_masked
+                   EXCEPT ALL SELECT aid, name, email, phone, contract_value FROM v_masked)
+   AND NOT EXISTS (SELECT aid, name, email, phone, contract_value FROM v_masked
+                   EXCEPT ALL SELECT aid, name, email, phone, contract_value FROM t_masked)
+   AND NOT EXISTS (SELECT aid, name, email, phone, contract_value FROM t_granted
+                   EXCEPT ALL SELECT aid, name, email, phone, contract_value FROM t_unprotected);
+SQL
+)
+[ "$fields_ok" = t ] || { echo "crmperm_fields: bench does not read what the field workloads expect" >&2; exit 1; }
+
 say "setup: crmperm_scale_small (1 principal, 1 managed table, 1 CRM role)"
 createdb crmperm_scale_small
 psql_q -d crmperm_scale_small -v principals=1 -v tables=1 -v depth=1 -f "$here/scale.sql" |
@@ -71,13 +91,14 @@ psql_q -d crmperm_scale_large -v principals=$principals -v tables=$tables -v dep
 # -------------------------------------------------------------------------
 pg_version=$(psql -X -At -c 'SHOW server_version')
 cg_rows=""; cg_funcs=""; cg_skipped=""
-# cg_run NAME DB TABLE OWNED N: instructions collected for N statements (OWNED:
-# 1 to read only rows bench owns).
+# cg_run NAME DB TABLE OWNED N [COLUMNS]: instructions collected for N
+# statements (OWNED: 1 to read only rows bench owns; COLUMNS: what the
+# statement reads, abalance unless told, the select-only statement).
 cg_run() {
-    awk -v n="$5" -v tbl="$3" -v own="$4" 'BEGIN {
+    awk -v n="$5" -v tbl="$3" -v own="$4" -v cols="${6:-abalance}" 'BEGIN {
         srand(1); print "SET ROLE bench;"
         for (i = 0; i < n; i++)
-            printf "SELECT abalance FROM %s WHERE aid = %d;\n", tbl,
+            printf "SELECT %s FROM %s WHERE aid = %d;\n", cols, tbl,
                    own ? 100 * (1 + int(rand() * 1000)) : 1 + int(rand() * 100000)
     }' | valgrind --tool=callgrind \
         --callgrind-out-file="$work/cg.$1.$5" "$bindir/postgres" --single \
@@ -85,12 +106,14 @@ cg_run() {
         echo "single-user run failed:" >&2; tail -20 "$work/cg.out" "$work/cg.err" >&2; return 1; }
     sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$work/cg.err"
 }
-# cg_funcs NAME: crmperm's functions, instructions per query, inclusive.
+# cg_func_costs NAME [NAMES]: crmperm's functions (and the functions whose
+# names start with one of NAMES, a regular expression alternation),
+# instructions per query, inclusive.
 cg_func_costs() {
     local f
     for f in 1 1001; do
         callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.$1.$f" 2>/dev/null |
-            sed -nE 's/^ *([0-9,]+) \([^)]*\) +[^ ]*:((crm|get_row_security_policies|ExecCheckRTPerms|standard_planner)[a-z_]*)( \[.*\])$/\2 \1/p' |
+            sed -nE 's/^ *([0-9,]+) \([^)]*\) +[^ ]*:((crm|get_row_security_policies|ExecCheckRTPerms|standard_planner'"${2:+|$2}"')[A-Za-z_]*)( \[.*\])$/\2 \1/p' |
             tr -d ',' | sed "s/^/$f /"
     done | awk '{v[$2, $1] = $3; names[$2]} END {
         for (n in names) printf "%s %.0f\n", n, (v[n, 1001] - v[n, 1]) / 1000 }' | sort -k2 -nr
