@@ -115,11 +115,11 @@ SET ROLE webhook;
 \set QUIET off
 \set ECHO queries
 \echo '-- allowed: create a lead'
-INSERT INTO leads (name, owner_id, team_id, source) VALUES ('Massive Dynamic', 'alice', 'east', 'web');
+INSERT INTO leads (name, owner_id, team_id, source) VALUES ('Hooli', 'alice', 'east', 'web');
 \echo '-- denied: read leads'
 SELECT * FROM leads;
 \echo '-- denied: update a lead'
-UPDATE leads SET score = 99 WHERE name = 'Massive Dynamic';
+UPDATE leads SET score = 99 WHERE name = 'Hooli';
 \echo '-- denied: read clients (nothing granted there)'
 SELECT * FROM clients;
 \set ECHO none
