@@ -24,6 +24,15 @@ chown postgres "$work" "$tally"
 su postgres -s /bin/bash -c "pg_virtualenv -v 15 -o shared_preload_libraries=crmperm \
     -- '$top/test/suites.sh' '$work' '$tally'" || echo "fail pg_virtualenv" >> "$tally"
 
+# Every regress file and isolation spec must have produced a result line: a
+# missing expected file or a crashed harness stops pg_regress early.
+want=$(ls sql/*.sql | grep -vc 'crmperm--')
+got=$(grep -c ' regress/' "$tally")
+[ "$got" -ge "$want" ] || echo "fail regress/only-$got-of-$want-tests-ran" >> "$tally"
+want=$(ls test/isolation/specs/*.spec 2>/dev/null | wc -l)
+got=$(grep -c ' isolation/' "$tally")
+[ "$got" -ge "$want" ] || echo "fail isolation/only-$got-of-$want-specs-ran" >> "$tally"
+
 # TAP tests start their own clusters and must not run as root.
 if ls test/t/*.pl >/dev/null 2>&1; then
     cp -r "$top" "$work/tree"
