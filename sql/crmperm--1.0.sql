@@ -795,6 +795,12 @@ $$;
 CREATE FUNCTION crmperm._rename_column(tbl regclass, old name, new name) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- on a strict resource the ALTER TABLE event trigger has just protected
+    -- the new name with the default mask: the old name's settings win
+    DELETE FROM crmperm.fields f
+     USING crmperm.resources r
+     WHERE r.tbl = _rename_column.tbl AND f.resource = r.resource AND f.field = new
+       AND EXISTS (SELECT FROM crmperm.fields o WHERE o.resource = r.resource AND o.field = old);
     UPDATE crmperm.fields f SET field = new
       FROM crmperm.resources r
      WHERE r.tbl = _rename_column.tbl AND f.resource = r.resource AND f.field = old;
@@ -1171,12 +1177,11 @@ BEGIN
      USING pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objid = r.tbl::oid;
     -- a dropped column is no longer a field (its grants go with it)
+    -- (by name from the event: pg_attribute already holds the dropped name)
     DELETE FROM crmperm.fields f
      USING pg_event_trigger_dropped_objects() d, crmperm.resources r
      WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND d.objid = r.tbl::oid
-       AND f.resource = r.resource
-       AND f.field = (SELECT a.attname FROM pg_attribute a
-                       WHERE a.attrelid = d.objid AND a.attnum = d.objsubid);
+       AND f.resource = r.resource AND f.field = d.address_names[3];
 END
 $$;
 REVOKE ALL ON FUNCTION crmperm._on_sql_drop() FROM PUBLIC;

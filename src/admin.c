@@ -191,7 +191,7 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 	check_right(info, fcinfo, caller);
 
 	admin_caller = caller;
-	admin_search_path = fetch_search_path(false);
+	admin_search_path = fetch_search_path(true);
 	PG_TRY();
 	{
 		/* Same arguments, same result set machinery: only the function differs. */
@@ -210,12 +210,13 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 
 /*
  * The search_path of the role that called the admin function being run
- * (implementations run with their own), for names it gave unqualified.
+ * (implementations run with their own), pg_catalog included, for names it
+ * gave unqualified.
  */
 List *
 crm_caller_search_path(void)
 {
-	return admin_search_path != NIL ? admin_search_path : fetch_search_path(false);
+	return admin_search_path != NIL ? admin_search_path : fetch_search_path(true);
 }
 
 /* The role that called the admin function being run (or the current role). */

@@ -222,7 +222,7 @@ extern void crm_deny_truncate_scope(Oid roleid, const CrmDecision *d);
 extern void crm_deny_system(Oid roleid, const char *permission, const char *needed_for);
 extern void crm_deny_explain_analyze(Oid roleid, const CrmDecision *d);
 extern void crm_deny_scope(Oid roleid, const char *resource, const char *action,
-						   const char *scopes, bool new_row);
+						   const char *scopes, bool new_row, bool field);
 extern void crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa,
 						   int privilege);
 extern void crm_deny_tenant(Oid roleid, const char *resource, const char *action,

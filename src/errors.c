@@ -107,7 +107,7 @@ crm_deny_explain_analyze(Oid roleid, const CrmDecision *d)
 
 void
 crm_deny_scope(Oid roleid, const char *resource, const char *action, const char *scopes,
-			   bool new_row)
+			   bool new_row, bool field)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -117,7 +117,8 @@ crm_deny_scope(Oid roleid, const char *resource, const char *action, const char 
 								 resource, action, scopes) :
 			 errdetail("The row is outside the role's scope for %s.%s: %s.",
 					   resource, action, scopes),
-			 errhint("Write rows inside that scope, or grant a wider one with crmperm.grant().")));
+			 errhint("Write rows inside that scope, or grant a wider one with crmperm.%s().",
+					 field ? "grant_field" : "grant")));
 }
 
 /* A protected field set or changed without the privilege. */

@@ -59,6 +59,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/varlena.h"
 
 #include "crmperm.h"
@@ -131,6 +132,17 @@ mask_type_error(const char *mask, Oid type)
 					 format_type_be(type))));
 }
 
+/*
+ * Masks computed from a text value cannot honour a domain's constraints
+ * (partial, email, hash), nor can a fixed value (redact): refused there.
+ */
+static void
+check_domain(const char *mask, Oid type)
+{
+	if (type != getBaseType(type) && DomainHasConstraints(type))
+		mask_type_error(mask, type);
+}
+
 /* fn(column::text)::type, for the masks that work on text. */
 static Expr *
 text_mask(Var *var, const char *mask)
@@ -145,6 +157,7 @@ text_mask(Var *var, const char *mask)
 	get_type_category_preferred(base, &category, &preferred);
 	if (category != TYPCATEGORY_STRING)
 		mask_type_error(mask, var->vartype);
+	check_domain(mask, var->vartype);
 	if (var->vartype != TEXTOID)
 		arg = coerce_to_target_type(NULL, arg, var->vartype, TEXTOID, -1,
 									COERCION_EXPLICIT, COERCE_IMPLICIT_CAST, -1);
@@ -169,25 +182,25 @@ text_mask(Var *var, const char *mask)
 
 /*
  * A mask function: f(value) returning the column's type, a plain function
- * (not a set, not an aggregate), and not SECURITY DEFINER unless a superuser
- * owns it.
+ * (not a set, not an aggregate), in a permanent schema outside crmperm, not
+ * SECURITY DEFINER unless a superuser owns it, and owned by a superuser or
+ * the table's owner: it runs as the reader with the
+ * real value, so whoever owns it could replace it to give values away.
+ * Looked up in its schema without the reader's schema privileges (the
+ * reader still needs EXECUTE on it).  InvalidOid if there is none there.
  */
 static Oid
-mask_user_function(List *names, Oid type, bool missing_ok)
+mask_user_function(Oid nspid, const char *name, Oid type, Oid relowner)
 {
-	Oid			fn = LookupFuncName(names, 1, &type, true);
+	oidvector  *args = buildoidvector(&type, 1);
+	Oid			fn = OidIsValid(nspid) ?
+		GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
+						PointerGetDatum(args), ObjectIdGetDatum(nspid)) : InvalidOid;
 	HeapTuple	tup;
 	Form_pg_proc proc;
 
 	if (!OidIsValid(fn))
-	{
-		if (missing_ok)
-			return InvalidOid;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("mask function %s(%s) does not exist", NameListToString(names),
-						format_type_be(type))));
-	}
+		return InvalidOid;
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", fn);
@@ -203,6 +216,12 @@ mask_user_function(List *names, Oid type, bool missing_ok)
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("mask function %s must not be SECURITY DEFINER", format_procedure(fn)),
 				 errdetail("It is owned by a role that is not a superuser, and would read every value as that role.")));
+	if (!superuser_arg(proc->proowner) && proc->proowner != relowner)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("mask function %s must be owned by a superuser or the table's owner",
+						format_procedure(fn)),
+				 errdetail("It runs with every real value; its owner could replace it.")));
 	if (proc->pronamespace == get_namespace_oid("crmperm", false) ||
 		isAnyTempNamespace(proc->pronamespace))
 		ereport(ERROR,
@@ -213,12 +232,33 @@ mask_user_function(List *names, Oid type, bool missing_ok)
 	return fn;
 }
 
+/* A stored mask function, "schema.name". */
+static Oid
+stored_mask_function(const char *mask, Oid type, Oid relowner)
+{
+	List	   *names = stringToQualifiedNameList(mask);
+	char	   *schema;
+	char	   *name;
+	Oid			fn;
+
+	DeconstructQualifiedName(names, &schema, &name);
+	fn = mask_user_function(schema ? get_namespace_oid(schema, true) : InvalidOid, name, type,
+							relowner);
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("mask function %s(%s) does not exist", mask, format_type_be(type)),
+				 errhint("Protect the field again with an existing mask.")));
+	return fn;
+}
+
+
 /*
  * The mask of one column, as an expression over its Var (which it may copy
  * in).  Its type is the column's type.
  */
 static Expr *
-mask_expr(Var *var, const char *mask)
+mask_expr(Var *var, const char *mask, Oid relowner)
 {
 	if (strcmp(mask, "null") == 0)
 		return (Expr *) makeNullConst(var->vartype, var->vartypmod, var->varcollid);
@@ -232,6 +272,7 @@ mask_expr(Var *var, const char *mask)
 
 		if (literal == NULL)
 			mask_type_error(mask, var->vartype);
+		check_domain(mask, var->vartype);
 		getTypeInputInfo(var->vartype, &input, &ioparam);
 		get_typlenbyval(var->vartype, &typlen, &typbyval);
 		return (Expr *) makeConst(var->vartype, -1, var->varcollid, typlen,
@@ -243,8 +284,7 @@ mask_expr(Var *var, const char *mask)
 		return text_mask(var, mask);
 
 	/* schema.function, as stored */
-	return (Expr *) makeFuncExpr(mask_user_function(stringToQualifiedNameList(mask),
-													var->vartype, false),
+	return (Expr *) makeFuncExpr(stored_mask_function(mask, var->vartype, relowner),
 								 var->vartype, list_make1(var), var->varcollid,
 								 var->varcollid, COERCE_EXPLICIT_CALL);
 }
@@ -275,17 +315,18 @@ crmperm_check_mask(PG_FUNCTION_ARGS)
 	for (int i = 0; i < lengthof(builtin); i++)
 		if (strcmp(mask, builtin[i]) == 0)
 		{
-			mask_expr(var, mask);
+			mask_expr(var, mask, relation->rd_rel->relowner);
 			relation_close(relation, AccessShareLock);
 			PG_RETURN_TEXT_P(cstring_to_text(mask));
 		}
 
 	{
 		List	   *names = NIL;
-		char	   *schema;
-		char	   *name;
+		char	   *schema = NULL;
+		char	   *name = NULL;
 		Oid			fn = InvalidOid;
 		ListCell   *lc;
+		MemoryContext cxt = CurrentMemoryContext;
 
 		PG_TRY();
 		{
@@ -293,25 +334,33 @@ crmperm_check_mask(PG_FUNCTION_ARGS)
 		}
 		PG_CATCH();
 		{
+			MemoryContextSwitchTo(cxt);
 			FlushErrorState();
 			names = NIL;
 		}
 		PG_END_TRY();
-		if (names == NIL || list_length(names) > 2)
+		if (names != NIL && list_length(names) <= 2)
+			DeconstructQualifiedName(names, &schema, &name);
+		if (name == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown mask \"%s\"", mask),
 					 errhint("A mask is null, redact, partial, email, hash, or the name of a function f(value) returning the column's type.")));
-		DeconstructQualifiedName(names, &schema, &name);
+		if (schema && strncmp(schema, "pg_temp", 7) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+					 errmsg("mask function %s is not allowed", mask),
+					 errdetail("Mask functions live in a permanent schema outside crmperm.")));
 		if (schema)
-			fn = mask_user_function(names, var->vartype, true);
+			fn = mask_user_function(get_namespace_oid(schema, true), name, var->vartype,
+									relation->rd_rel->relowner);
 		else
 			foreach(lc, crm_caller_search_path())
 			{
-				char	   *nsp = get_namespace_name(lfirst_oid(lc));
-
-				fn = mask_user_function(list_make2(makeString(nsp), makeString(name)),
-										var->vartype, true);
+				if (isAnyTempNamespace(lfirst_oid(lc)))
+					continue;
+				fn = mask_user_function(lfirst_oid(lc), name, var->vartype,
+										relation->rd_rel->relowner);
 				if (OidIsValid(fn))
 					break;
 			}
@@ -479,7 +528,7 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 
 			if ((fa->privileges & CRM_READ) && scopes == NIL)
 				continue;		/* read on every row */
-			expr = mask_expr(var, fa->field->mask);
+			expr = mask_expr(var, fa->field->mask, relation->rd_rel->relowner);
 			if (fa->privileges & CRM_READ)
 			{
 				CaseExpr   *c = makeNode(CaseExpr);

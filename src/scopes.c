@@ -660,7 +660,7 @@ crmperm_in_scope(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(true);
 	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   text_to_cstring(PG_GETARG_TEXT_PP(2)),
-				   text_to_cstring(PG_GETARG_TEXT_PP(3)), true);
+				   text_to_cstring(PG_GETARG_TEXT_PP(3)), true, false);
 	PG_RETURN_BOOL(false);
 }
 
@@ -678,7 +678,7 @@ crmperm_field_in_scope(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
 		PG_RETURN_BOOL(true);
 	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)), privilege,
-				   text_to_cstring(PG_GETARG_TEXT_PP(3)), strcmp(privilege, "create") == 0);
+				   text_to_cstring(PG_GETARG_TEXT_PP(3)), strcmp(privilege, "create") == 0, true);
 	PG_RETURN_BOOL(false);
 }
 
