@@ -691,6 +691,36 @@ BEGIN
 END
 $$;
 
+-- A principal that may write a hash-masked field on the rows of a scope only
+-- could write a guess, move the row out of its scope and read the guess's
+-- hash: a dictionary attack on the key, one guess per update.  So scoped
+-- create / update and the hash mask do not go together.
+CREATE FUNCTION crmperm._check_hash_grants(resource text, field name, mask text, sets text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF mask = 'hash' AND cardinality(sets) > 0 THEN
+        RAISE EXCEPTION 'field "%.%" cannot have both the hash mask and scoped create or update', resource, field
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('Scoped write grants: %s. A principal could write a guess, move the row out of its scope and read the guess''s hash.',
+                                             pg_catalog.array_to_string(sets, ', ')),
+                  HINT = 'Grant create or update on this field with scope all, or use another mask.';
+    END IF;
+END
+$$;
+
+-- The columns of a managed table's partition keys (all levels): a row's
+-- partition tells which range its key is in, so they cannot be hidden.
+CREATE FUNCTION crmperm._partition_key_columns(tbl regclass) RETURNS name[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(DISTINCT a.attname), '{}')
+      FROM pg_partition_tree(tbl) t
+      JOIN pg_partitioned_table p ON p.partrelid = t.relid
+      CROSS JOIN LATERAL unnest(p.partattrs::int2[]) k(attnum)
+      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.attnum
+     WHERE k.attnum > 0
+$$;
+
 -- Protect one field (or change its mask / read-only flag).  The hash mask's
 -- key is made the first time a field uses it.
 CREATE FUNCTION crmperm._protect_one(r crmperm.resources, field name, mask text, readonly boolean)
@@ -699,6 +729,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     mask := crmperm._check_mask(r.tbl, field, mask);
     IF mask = 'hash' THEN
+        PERFORM crmperm._check_hash_grants(r.resource, field, mask,
+            ARRAY(SELECT g.permission_set FROM crmperm.field_grants g
+                   WHERE g.resource = r.resource AND g.field = _protect_one.field
+                     AND g.scope <> 'all' AND g.privileges && ARRAY['create', 'update']));
         INSERT INTO crmperm.secret (key)
         SELECT decode(replace(gen_random_uuid()::text || gen_random_uuid()::text
                               || gen_random_uuid()::text, '-', ''), 'hex')
@@ -720,6 +754,11 @@ BEGIN
     PERFORM crmperm._not_null(mask, 'mask');
     PERFORM crmperm._not_null(readonly, 'readonly');
     PERFORM crmperm._column(r.tbl, field, 'field');
+    IF field = ANY (crmperm._partition_key_columns(r.tbl)) THEN
+        RAISE EXCEPTION 'cannot protect field "%.%": it is a partition key column', r.resource, field
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Which partition a row is in tells the value''s range (tableoid, the partitions queried directly).';
+    END IF;
     PERFORM crmperm._protect_one(r, field, mask, readonly);
 END
 $$;
@@ -757,6 +796,11 @@ BEGIN
                   HINT = 'Grant {read,create} (create-once), {read,update} or {read,create,update}.';
     END IF;
     PERFORM crmperm._check_scope(r, scope);
+    IF scope <> 'all' AND privileges && ARRAY['create', 'update'] THEN
+        PERFORM crmperm._check_hash_grants(r.resource, field,
+            (SELECT f.mask FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = _grant_field.field),
+            ARRAY[permission_set]);
+    END IF;
     INSERT INTO crmperm.field_grants VALUES (permission_set, r.resource, field,
         ARRAY(SELECT x FROM unnest(ARRAY['read', 'create', 'update']) x WHERE x = ANY (privileges)),
         scope)
@@ -779,13 +823,15 @@ BEGIN
 END
 $$;
 
--- Strict resources protect every column, also those added later (mask null).
+-- Strict resources protect every column, also those added later (mask null),
+-- except partition key columns.
 CREATE FUNCTION crmperm._protect_all(r crmperm.resources) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     INSERT INTO crmperm.fields (resource, field)
     SELECT r.resource, a.attname FROM pg_attribute a
      WHERE a.attrelid = r.tbl AND a.attnum > 0 AND NOT a.attisdropped
+       AND NOT a.attname = ANY (crmperm._partition_key_columns(r.tbl))
     ON CONFLICT DO NOTHING;
 END
 $$;

@@ -75,15 +75,19 @@ DROP DOMAIN fl_email;
 -- mask functions: f(value) returning the column's type, found, plain, not
 -- SECURITY DEFINER unless a superuser owns it, outside crmperm and pg_temp
 CREATE SCHEMA fl_masks;
+-- (and, unless C or BEGIN ATOMIC, with a pinned search_path: the body runs
+-- in the reader's session)
 CREATE FUNCTION fl_masks.initials(text) RETURNS text LANGUAGE sql IMMUTABLE
-  AS $$ SELECT left($1, 1) || '.' $$;
-CREATE FUNCTION fl_masks."Odd Name"(text) RETURNS text LANGUAGE sql AS $$ SELECT 'odd' $$;
+  SET search_path = pg_catalog AS $$ SELECT left($1, 1) || '.' $$;
+CREATE FUNCTION fl_masks."Odd Name"(text) RETURNS text LANGUAGE sql
+  BEGIN ATOMIC SELECT 'odd'; END;
+CREATE FUNCTION fl_masks.unpinned(text) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;
 CREATE FUNCTION fl_masks.as_int(text) RETURNS int LANGUAGE sql AS $$ SELECT 0 $$;
 CREATE FUNCTION fl_masks.many(text) RETURNS SETOF text LANGUAGE sql AS $$ SELECT $1 $$;
 CREATE FUNCTION fl_masks.definer(text) RETURNS text LANGUAGE sql SECURITY DEFINER
   AS $$ SELECT 'x' $$;
 CREATE FUNCTION fl_masks.definer_su(text) RETURNS text LANGUAGE sql SECURITY DEFINER
-  AS $$ SELECT 'x' $$;
+  SET search_path = pg_catalog AS $$ SELECT 'x' $$;
 ALTER FUNCTION fl_masks.definer(text) OWNER TO fl_owner;
 -- an ordinary role owning a mask function could replace it with SELECT $1
 CREATE FUNCTION fl_masks.replaceable(text) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;
@@ -96,6 +100,7 @@ SELECT crmperm.protect_field('fl_contacts', 'email', 'fl_masks.as_int');
 SELECT crmperm.protect_field('fl_contacts', 'email', 'fl_masks.many');
 SELECT crmperm.protect_field('fl_contacts', 'email', 'fl_masks.definer');
 SELECT crmperm.protect_field('fl_contacts', 'email', 'fl_masks.replaceable');
+SELECT crmperm.protect_field('fl_contacts', 'email', 'fl_masks.unpinned');
 SELECT crmperm.protect_field('fl_contacts', 'score', 'fl_masks.initials');
 SELECT crmperm.protect_field('fl_contacts', 'email', 'crmperm._mask_partial');
 SELECT crmperm.protect_field('fl_contacts', 'email', 'crmperm._mask_hash');

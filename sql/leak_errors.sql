@@ -129,3 +129,108 @@ SELECT crmperm.drop_permission_set('LE own');
 SELECT crmperm.drop_permission_set('LE writer');
 DELETE FROM crmperm.principals WHERE principal IN ('le_rep'::regrole, 'le_writer'::regrole);
 DROP ROLE le_rep, le_writer, le_users;
+
+-- Fields ---------------------------------------------------------------------
+-- Errors on a table with hidden fields.  The constraint errors below would
+-- print hidden values in their DETAIL ("Failing row contains (...)", "Key
+-- (code)=(...)"); under row security PostgreSQL leaves the DETAIL out.
+-- Errors raised by expressions over a hidden field (division by zero, a
+-- failed cast) are computed on the mask, so they cannot depend on the real
+-- value nor print it.  lef_rep changes every row and reads no hidden field.
+--
+-- KNOWN LIMIT (PostgreSQL), as above: a unique key or a foreign key that
+-- includes a hidden field still says whether a row with the same value
+-- exists (the error, or an accepted reference); the value is never printed.
+CREATE TABLE lef_deals (id int PRIMARY KEY, owner_id text, note text NOT NULL,
+                        amount numeric(12,2) NOT NULL DEFAULT 0 CHECK (amount >= 0),
+                        code text, UNIQUE (owner_id, code), CHECK (note <> 'bad'));
+INSERT INTO lef_deals VALUES (1, 'u1', 'n1', 987654.32, 'SECRET-ALPHA'),
+                             (2, 'u2', 'n2', 555.55, 'SECRET-ALPHA');
+CREATE TABLE lef_items (id int PRIMARY KEY, deal_owner text, deal_code text, owner_id text,
+                        FOREIGN KEY (deal_owner, deal_code) REFERENCES lef_deals (owner_id, code));
+INSERT INTO lef_items VALUES (1, 'u1', 'SECRET-ALPHA', 'u1');
+CREATE ROLE lef_users NOLOGIN;
+GRANT SELECT, INSERT, UPDATE, DELETE ON lef_deals, lef_items TO lef_users;
+CREATE ROLE lef_rep LOGIN IN ROLE lef_users;
+CREATE ROLE lef_reader LOGIN IN ROLE lef_users;
+SELECT crmperm.manage_table('lef_deals', owner_column => 'owner_id');
+SELECT crmperm.manage_table('lef_items', owner_column => 'owner_id');
+SELECT crmperm.protect_field('lef_deals', 'amount');
+SELECT crmperm.protect_field('lef_deals', 'code', 'partial');
+SELECT crmperm.protect_field('lef_items', 'deal_code', 'redact');
+SELECT crmperm.create_permission_set('LEF crud');
+SELECT crmperm.grant('LEF crud', r, ARRAY['read', 'create', 'update', 'delete'])
+  FROM unnest(ARRAY['lef_deals', 'lef_items']) r;
+SELECT crmperm.create_permission_set('LEF fields');
+SELECT crmperm.grant_field('LEF fields', 'lef_deals', f, ARRAY['read'])
+  FROM unnest(ARRAY['amount', 'code']) f;
+SELECT crmperm.assign_permission_set('lef_rep', 'LEF crud');
+SELECT crmperm.assign_permission_set('lef_reader', 'LEF crud');
+SELECT crmperm.assign_permission_set('lef_reader', 'LEF fields');
+
+-- Constraint errors of lef_rep, then the superuser's for comparison.
+SET ROLE lef_rep;
+UPDATE lef_deals SET note = 'bad' WHERE id = 1;                  -- CHECK
+UPDATE lef_deals SET note = NULL WHERE id = 1;                   -- NOT NULL
+INSERT INTO lef_deals (id, owner_id, note, amount) VALUES (1, 'u1', 'n', 1);  -- denied first
+INSERT INTO lef_deals (id, owner_id, note) VALUES (1, 'u1', 'n');    -- unique: primary key
+UPDATE lef_deals SET owner_id = 'u1' WHERE id = 2;               -- unique: (owner_id, code)
+DELETE FROM lef_deals WHERE id = 1;                              -- FK: still referenced
+UPDATE lef_items SET deal_owner = 'u3' WHERE id = 1;             -- FK: not present
+RESET ROLE;
+UPDATE lef_deals SET note = 'bad' WHERE id = 1;
+UPDATE lef_deals SET note = NULL WHERE id = 1;
+UPDATE lef_deals SET owner_id = 'u1' WHERE id = 2;
+DELETE FROM lef_deals WHERE id = 1;
+UPDATE lef_items SET deal_owner = 'u3' WHERE id = 1;
+
+-- The same, with every DETAIL shown.
+SET ROLE lef_rep;
+DO $$
+DECLARE
+    stmts text[] := ARRAY[
+        'UPDATE lef_deals SET note = ''bad'' WHERE id = 1',
+        'UPDATE lef_deals SET note = NULL WHERE id = 1',
+        'UPDATE lef_deals SET owner_id = ''u1'' WHERE id = 2',
+        'DELETE FROM lef_deals WHERE id = 1',
+        'INSERT INTO lef_deals (id, owner_id, note) VALUES (1, ''u1'', ''n'')',
+        'UPDATE lef_items SET deal_owner = ''u3'' WHERE id = 1'];
+    s text;
+    st text;
+    msg text;
+    det text;
+BEGIN
+    FOREACH s IN ARRAY stmts LOOP
+        BEGIN
+            EXECUTE s;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                                    det = PG_EXCEPTION_DETAIL;
+            RAISE WARNING '%: % detail: %', st, msg, coalesce(nullif(det, ''), '(none)');
+        END;
+    END LOOP;
+END
+$$;
+
+-- Expressions over a hidden field fail, or not, on the mask: division by
+-- zero and casts of lef_rep never depend on the real value; the reader's do.
+SELECT id, 1 / (amount - 987654.32) AS probe FROM lef_deals ORDER BY id;
+SELECT id FROM lef_deals WHERE 1 / (amount - 555.55) > 0 ORDER BY id;
+SELECT id, CASE WHEN amount > 1000 THEN 1 / 0 END AS probe FROM lef_deals ORDER BY id;
+SELECT code::int FROM lef_deals WHERE id = 1;
+SELECT amount::text::date FROM lef_deals WHERE id = 1;
+SELECT (SELECT id FROM lef_deals WHERE code LIKE 'SECRET%') AS many_rows;
+SET ROLE lef_reader;
+SELECT id, 1 / (amount - 987654.32) AS probe FROM lef_deals ORDER BY id;
+SELECT id FROM lef_deals WHERE 1 / (amount - 555.55) > 0 ORDER BY id;
+SELECT id, CASE WHEN amount > 1000 THEN 1 / 0 END AS probe FROM lef_deals ORDER BY id;
+SELECT code::int FROM lef_deals WHERE id = 1;
+SELECT amount::text::date FROM lef_deals WHERE id = 1;
+SELECT (SELECT id FROM lef_deals WHERE code LIKE 'SECRET%') AS many_rows;
+RESET ROLE;
+
+-- cleanup
+SELECT crmperm.unmanage_table(t) FROM unnest(ARRAY['lef_items', 'lef_deals']::regclass[]) t;
+DROP TABLE lef_items, lef_deals;
+SELECT crmperm.drop_permission_set(s) FROM unnest(ARRAY['LEF crud', 'LEF fields']) s;
+DROP ROLE lef_rep, lef_reader, lef_users;

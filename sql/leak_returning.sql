@@ -85,3 +85,84 @@ SELECT crmperm.drop_permission_set(n) FROM unnest(ARRAY['LR own', 'LR writer', '
 DELETE FROM crmperm.principals
  WHERE principal IN ('lr_rep'::regrole, 'lr_writer'::regrole, 'lr_capture'::regrole);
 DROP ROLE lr_rep, lr_writer, lr_capture, lr_users;
+
+-- Fields ---------------------------------------------------------------------
+-- RETURNING reads like SELECT: a hidden field comes back as its mask, in
+-- plain columns, in expressions, in RETURNING * and in the rows a
+-- data-modifying CTE hands on; old values fetched through a subquery are
+-- masked too.  lrf_rep changes every row but reads no hidden field;
+-- lrf_reader runs the same statements and gets the real values.
+CREATE TABLE lrf_deals (id int PRIMARY KEY, owner_id text, note text,
+                        amount numeric(12,2) DEFAULT 424242.42, code text);
+INSERT INTO lrf_deals VALUES (1, 'u1', 'n1', 987654.32, 'SECRET-ALPHA'),
+                             (2, 'u2', 'n2', 555.55, 'SECRET-BRAVO');
+CREATE TABLE lrf_log (id int, amount numeric(12,2), code text);      -- not managed
+CREATE ROLE lrf_users NOLOGIN;
+GRANT SELECT, INSERT, UPDATE, DELETE ON lrf_deals, lrf_log TO lrf_users;
+CREATE ROLE lrf_rep LOGIN IN ROLE lrf_users;
+CREATE ROLE lrf_reader LOGIN IN ROLE lrf_users;
+SELECT crmperm.manage_table('lrf_deals', owner_column => 'owner_id');
+SELECT crmperm.protect_field('lrf_deals', 'amount');
+SELECT crmperm.protect_field('lrf_deals', 'code', 'partial');
+SELECT crmperm.create_permission_set('LRF crud');
+SELECT crmperm.grant('LRF crud', 'lrf_deals', ARRAY['read', 'create', 'update', 'delete']);
+SELECT crmperm.create_permission_set('LRF fields');
+SELECT crmperm.grant_field('LRF fields', 'lrf_deals', f, ARRAY['read', 'create', 'update'])
+  FROM unnest(ARRAY['amount', 'code']) f;
+SELECT crmperm.assign_permission_set('lrf_rep', 'LRF crud');
+SELECT crmperm.assign_permission_set('lrf_reader', 'LRF crud');
+SELECT crmperm.assign_permission_set('lrf_reader', 'LRF fields');
+SELECT crmperm.set_principal('lrf_rep', user_id => 'u1');
+SELECT crmperm.set_principal('lrf_reader', user_id => 'u1');
+
+SET ROLE lrf_rep;
+-- INSERT: supplying a hidden field is refused; the default of a hidden
+-- field it did not supply comes back masked.
+INSERT INTO lrf_deals VALUES (4, 'u1', 'n4', 1, 'x') RETURNING id;
+BEGIN;
+INSERT INTO lrf_deals (id, owner_id, note) VALUES (3, 'u1', 'n3') RETURNING *;
+-- UPDATE: plain columns, expressions, old values through subqueries.
+UPDATE lrf_deals SET note = note || '+' WHERE id IN (1, 2) RETURNING *;
+UPDATE lrf_deals SET note = note WHERE id IN (1, 2)
+  RETURNING id, amount * 2 AS doubled, amount > 1000 AS big, code || '!' AS code,
+            length(code) AS len, coalesce(amount::text, 'masked') AS amount_text;
+UPDATE lrf_deals d SET note = 'x' FROM (SELECT id, amount, code FROM lrf_deals) old
+ WHERE old.id = d.id AND d.id IN (1, 2) RETURNING d.id, old.amount, old.code;
+UPDATE lrf_deals d SET note = 'y' WHERE id IN (1, 2)
+  RETURNING id, (SELECT o.amount FROM lrf_deals o WHERE o.id = d.id) AS old_amount;
+-- a hidden field written into a plain one holds the mask
+UPDATE lrf_deals SET note = code || ':' || coalesce(amount::text, '?') WHERE id IN (1, 2)
+  RETURNING id, note;
+-- data-modifying CTEs handing the rows on, DELETE RETURNING *
+WITH u AS (UPDATE lrf_deals SET note = 'z' RETURNING id, amount, code)
+SELECT count(amount) AS amounts, string_agg(code, ',' ORDER BY id) AS codes FROM u;
+DELETE FROM lrf_deals WHERE id = 1 RETURNING *;
+WITH d AS (DELETE FROM lrf_deals WHERE id = 2 RETURNING *)
+INSERT INTO lrf_log SELECT id, amount, code FROM d RETURNING *;
+ROLLBACK;
+RESET ROLE;
+SELECT * FROM lrf_deals ORDER BY id;   -- untouched
+
+SET ROLE lrf_reader;
+BEGIN;
+INSERT INTO lrf_deals (id, owner_id, note) VALUES (3, 'u1', 'n3') RETURNING *;
+UPDATE lrf_deals SET note = note || '+' WHERE id IN (1, 2) RETURNING *;
+UPDATE lrf_deals SET note = note WHERE id IN (1, 2)
+  RETURNING id, amount * 2 AS doubled, amount > 1000 AS big, code || '!' AS code,
+            length(code) AS len, coalesce(amount::text, 'masked') AS amount_text;
+UPDATE lrf_deals d SET note = 'x' FROM (SELECT id, amount, code FROM lrf_deals) old
+ WHERE old.id = d.id AND d.id IN (1, 2) RETURNING d.id, old.amount, old.code;
+WITH u AS (UPDATE lrf_deals SET note = 'z' RETURNING id, amount, code)
+SELECT count(amount) AS amounts, string_agg(code, ',' ORDER BY id) AS codes FROM u;
+DELETE FROM lrf_deals WHERE id = 1 RETURNING *;
+WITH d AS (DELETE FROM lrf_deals WHERE id = 2 RETURNING *)
+INSERT INTO lrf_log SELECT id, amount, code FROM d RETURNING *;
+ROLLBACK;
+RESET ROLE;
+
+-- cleanup
+SELECT crmperm.unmanage_table('lrf_deals');
+DROP TABLE lrf_deals, lrf_log;
+SELECT crmperm.drop_permission_set(n) FROM unnest(ARRAY['LRF crud', 'LRF fields']) n;
+DELETE FROM crmperm.principals WHERE principal IN ('lrf_rep'::regrole, 'lrf_reader'::regrole);
+DROP ROLE lrf_rep, lrf_reader, lrf_users;

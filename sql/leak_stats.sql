@@ -91,3 +91,70 @@ DROP TABLE ls_deals;
 SELECT crmperm.drop_permission_set('LS own');
 DELETE FROM crmperm.principals WHERE principal = 'ls_rep'::regrole;
 DROP ROLE ls_rep, ls_nobody, ls_owner_member, ls_owner, ls_users;
+
+-- Fields ---------------------------------------------------------------------
+-- Statistics of a hidden field.  Decision: crmperm adds no filter of its own
+-- to the statistics views.  It relies on row security's filter in pg_stats,
+-- pg_stats_ext and pg_stats_ext_exprs, which hide every row of a table that
+-- has row security active for the reader: every managed table, for every
+-- governed role, whatever its field grants; and pg_statistic and
+-- pg_statistic_ext_data are readable by superusers only.  Planner
+-- estimates never use a hidden field's statistics: every reference to the
+-- field is replaced by its mask before planning (leak_where shows that two
+-- very different bounds give the same estimate).
+CREATE TABLE lsf_deals (id int PRIMARY KEY, owner_id text, amount int, code text);
+INSERT INTO lsf_deals
+  SELECT g, 'u' || (g % 3), CASE WHEN g <= 900 THEN 987654 ELSE g END, 'SECRET-' || (g % 5)
+    FROM generate_series(1, 1000) g;
+CREATE STATISTICS lsf_deals_stx (ndistinct, dependencies, mcv) ON owner_id, amount FROM lsf_deals;
+CREATE STATISTICS lsf_deals_expr ON (lower(code)) FROM lsf_deals;
+CREATE ROLE lsf_users NOLOGIN;
+GRANT SELECT ON lsf_deals TO lsf_users;
+CREATE ROLE lsf_rep LOGIN IN ROLE lsf_users;      -- reads every row, no hidden field
+CREATE ROLE lsf_reader LOGIN IN ROLE lsf_users;   -- reads every row and field
+SELECT crmperm.manage_table('lsf_deals', owner_column => 'owner_id');
+SELECT crmperm.protect_field('lsf_deals', 'amount');
+SELECT crmperm.protect_field('lsf_deals', 'code', 'partial');
+SELECT crmperm.create_permission_set('LSF read');
+SELECT crmperm.grant('LSF read', 'lsf_deals', ARRAY['read']);
+SELECT crmperm.create_permission_set('LSF fields');
+SELECT crmperm.grant_field('LSF fields', 'lsf_deals', f, ARRAY['read'])
+  FROM unnest(ARRAY['amount', 'code']) f;
+SELECT crmperm.assign_permission_set('lsf_rep', 'LSF read');
+SELECT crmperm.assign_permission_set('lsf_reader', 'LSF read');
+SELECT crmperm.assign_permission_set('lsf_reader', 'LSF fields');
+ANALYZE lsf_deals;
+
+CREATE FUNCTION lsf_stats_rows() RETURNS TABLE (pg_stats bigint, hidden_columns bigint,
+                                               pg_stats_ext bigint, pg_stats_ext_exprs bigint)
+LANGUAGE sql AS $$
+  SELECT (SELECT count(*) FROM pg_stats WHERE tablename = 'lsf_deals'),
+         (SELECT count(*) FROM pg_stats
+           WHERE tablename = 'lsf_deals' AND attname IN ('amount', 'code')),
+         (SELECT count(*) FROM pg_stats_ext WHERE tablename = 'lsf_deals'),
+         (SELECT count(*) FROM pg_stats_ext_exprs WHERE tablename = 'lsf_deals')
+$$;
+
+-- The superuser sees them all.
+SELECT * FROM lsf_stats_rows();
+-- A governed role sees none, with or without read on the fields, and may
+-- not read the catalogs.
+SET ROLE lsf_rep;
+SELECT * FROM lsf_stats_rows();
+SELECT count(*) FROM pg_statistic WHERE starelid = 'lsf_deals'::regclass;
+SELECT count(*) FROM pg_statistic_ext_data;
+SET ROLE lsf_reader;
+SELECT * FROM lsf_stats_rows();
+-- Its predicates on a hidden field never reach the column (nor its
+-- statistics): the null mask folds them away.
+SET ROLE lsf_rep;
+EXPLAIN (COSTS OFF) SELECT id FROM lsf_deals WHERE amount = 987654;
+EXPLAIN (COSTS OFF) SELECT id FROM lsf_deals WHERE lower(code) = 'secret-1';
+RESET ROLE;
+
+-- cleanup
+DROP FUNCTION lsf_stats_rows();
+SELECT crmperm.unmanage_table('lsf_deals');
+DROP TABLE lsf_deals;
+SELECT crmperm.drop_permission_set(s) FROM unnest(ARRAY['LSF read', 'LSF fields']) s;
+DROP ROLE lsf_rep, lsf_reader, lsf_users;

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "nodes/parsenodes.h"
+#include "access/htup.h"
 #include "utils/array.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -203,6 +204,7 @@ extern void crm_scopes_init(void);
 extern Node *crm_parse_predicate(const char *predicate);
 extern Node *crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char **names,
 							 bool *hassublinks);
+extern bool crm_function_pins_search_path(HeapTuple proctup);
 extern Node *crm_named_check(Oid fn, Node *qual, const char *resource, int action,
 							 const char *what);
 

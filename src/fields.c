@@ -39,6 +39,7 @@
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
+#include "access/htup_details.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -54,6 +55,7 @@
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
+#include "rewrite/rowsecurity.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -222,6 +224,21 @@ mask_user_function(Oid nspid, const char *name, Oid type, Oid relowner)
 				 errmsg("mask function %s must be owned by a superuser or the table's owner",
 						format_procedure(fn)),
 				 errdetail("It runs with every real value; its owner could replace it.")));
+	/*
+	 * It runs in the reader's session: names in its body must not resolve
+	 * with the reader's search_path (where the reader's own functions come
+	 * first).  C and internal functions resolve no names; a BEGIN ATOMIC
+	 * body was resolved when it was created.
+	 */
+	if (proc->prolang != ClanguageId && proc->prolang != INTERNALlanguageId &&
+		heap_attisnull(tup, Anum_pg_proc_prosqlbody, NULL) &&
+		!crm_function_pins_search_path(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("mask function %s must set search_path", format_procedure(fn)),
+				 errdetail("It runs in the reader's session, which could otherwise put its own functions in its way."),
+				 errhint("ALTER FUNCTION %s SET search_path = pg_catalog, or write its body as BEGIN ATOMIC.",
+						 format_procedure(fn))));
 	if (proc->pronamespace == get_namespace_oid("crmperm", false) ||
 		isAnyTempNamespace(proc->pronamespace))
 		ereport(ERROR,
@@ -598,12 +615,32 @@ replace_in_query(Query *q, int rtindex, List *masks)
 	masks = copyObject(masks);
 	ChangeVarNodes((Node *) masks, 1, rtindex, 0);
 
+	/*
+	 * Row security quals keep the real columns.  An UPDATE or DELETE through
+	 * a security_barrier view also finds the view's WHERE among the target's
+	 * security quals, after the row security ones (rewriteTargetView puts it
+	 * there before the policies are added in front): that one is the view's,
+	 * read like the view, so it is masked.
+	 */
 	foreach(lc, q->rtable)
 	{
 		RangeTblEntry *r = lfirst(lc);
+		int			rls = list_length(r->securityQuals);
 
-		security[i++] = r->securityQuals;
-		r->securityQuals = NIL;
+		i++;
+		if (i == q->resultRelation && rls > 0 &&
+			(q->commandType == CMD_UPDATE || q->commandType == CMD_DELETE))
+		{
+			List	   *quals = NIL;
+			List	   *checks = NIL;
+			bool		has_rls = false;
+			bool		has_sublinks = false;
+
+			get_row_security_policies(q, r, i, &quals, &checks, &has_rls, &has_sublinks);
+			rls = Min(list_length(quals), rls);
+		}
+		security[i - 1] = list_copy_head(r->securityQuals, rls);
+		r->securityQuals = list_copy_tail(r->securityQuals, rls);
 	}
 	/*
 	 * Row security checks keep the real columns; a view's CHECK OPTION is
@@ -630,7 +667,11 @@ replace_in_query(Query *q, int rtindex, List *masks)
 
 	i = 0;
 	foreach(lc, q->rtable)
-		((RangeTblEntry *) lfirst(lc))->securityQuals = security[i++];
+	{
+		RangeTblEntry *r = lfirst(lc);
+
+		r->securityQuals = list_concat(security[i++], r->securityQuals);
+	}
 	view_checks = q->withCheckOptions;
 	q->withCheckOptions = NIL;
 	foreach(lc, wco)

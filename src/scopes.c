@@ -254,6 +254,25 @@ refuse_managed_walker(Node *node, void *context)
 	return expression_tree_walker(node, refuse_managed_walker, context);
 }
 
+/* Does a function set search_path in its own configuration (SET search_path)? */
+bool
+crm_function_pins_search_path(HeapTuple proctup)
+{
+	bool		isnull;
+	Datum		config = SysCacheGetAttr(PROCOID, proctup, Anum_pg_proc_proconfig, &isnull);
+	Datum	   *items;
+	int			n;
+
+	if (isnull)
+		return false;
+	deconstruct_array(DatumGetArrayTypeP(config), TEXTOID, -1, false, TYPALIGN_INT,
+					  &items, NULL, &n);
+	for (int i = 0; i < n; i++)
+		if (strncmp(TextDatumGetCString(items[i]), "search_path=", 12) == 0)
+			return true;
+	return false;
+}
+
 /*
  * A function a predicate calls, outside pg_catalog and crmperm, must pin its
  * search_path: an SQL function is inlined with the session's search path,
@@ -263,8 +282,7 @@ static bool
 pinned_search_path(Oid funcid, void *context)
 {
 	HeapTuple	tup;
-	bool		isnull;
-	bool		pinned = false;
+	bool		pinned;
 	Oid			nsp = get_func_namespace(funcid);
 
 	if (nsp == PG_CATALOG_NAMESPACE || nsp == get_namespace_oid("crmperm", false))
@@ -272,21 +290,7 @@ pinned_search_path(Oid funcid, void *context)
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", funcid);
-	{
-		Datum		config = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proconfig, &isnull);
-
-		if (!isnull)
-		{
-			Datum	   *items;
-			int			n;
-
-			deconstruct_array(DatumGetArrayTypeP(config), TEXTOID, -1, false, TYPALIGN_INT,
-							  &items, NULL, &n);
-			for (int i = 0; i < n; i++)
-				if (strncmp(TextDatumGetCString(items[i]), "search_path=", 12) == 0)
-					pinned = true;
-		}
-	}
+	pinned = crm_function_pins_search_path(tup);
 	ReleaseSysCache(tup);
 	if (!pinned)
 		ereport(ERROR,
