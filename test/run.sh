@@ -4,6 +4,7 @@
 #   pg_regress (sql/, expected/)      exact outputs and messages
 #   isolation  (test/isolation/)      concurrency
 #   pgTAP      (test/pgtap/)          permission matrices, via pg_prove
+#   sqlsmith   (test/sqlsmith.sh)     random queries as masked principals: no hidden value
 #   TAP        (test/t/)              multi-node: restart, dump/restore, ...
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 set -u

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Called by test/run.sh inside pg_virtualenv (PGHOST, PGPORT, PGUSER set):
-# pg_regress, isolation and pgTAP against that one cluster.
+# pg_regress, isolation, pgTAP and sqlsmith against that one cluster.
 set -u
 cd "$(dirname "$0")/.."
 work=$1
@@ -44,5 +44,13 @@ if ls test/pgtap/*.sql >/dev/null 2>&1; then
             *) echo "fail ${line%% *}" >> "$tally" ;;
         esac
     done
+fi
+
+echo "== sqlsmith (test/sqlsmith.sh)"
+test/sqlsmith.sh "$work" 2>&1 | tee "$work/sqlsmith.out"
+if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    echo "pass sqlsmith" >> "$tally"
+else
+    echo "fail sqlsmith" >> "$tally"
 fi
 exit 0

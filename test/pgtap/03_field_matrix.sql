@@ -25,6 +25,8 @@
 --   create  INSERT setting the field        -> lives_ok, or throws_ok 42501
 --                                              with the exact message
 --   update  UPDATE changing it on row 1     -> lives_ok, or throws_ok 42501
+--   copy    UPDATE ... SET name = field     -> the unprotected column gets
+--                                              what a read shows, masks included
 -- and the detail of every denial (the grants held, or "read-only").
 --
 -- Around the matrix: predicates see the mask, a whole-row reference is masked,
@@ -40,7 +42,7 @@
 -- shared_preload_libraries = crmperm).  Everything is rolled back.
 
 BEGIN;
-SELECT plan(266);
+SELECT plan(322);
 
 SET LOCAL DateStyle = 'ISO, YMD';
 
@@ -67,9 +69,11 @@ INSERT INTO fm_contacts VALUES
     (2, 'u2', 'Bob',   'secret-two', 1234.50,   '0044 20 7946 0958', 'bob.roe@example.org',
      'SSN-444-55-6666', '1975-11-02', 'ACME-0002');
 
--- A mask function: it gets the real value and returns the column's type.
+-- A mask function: it gets the real value and returns the column's type.  It
+-- runs in the reader's session, so it must pin its search_path.
 CREATE FUNCTION public.fm_mask_year(v date) RETURNS date
-LANGUAGE sql IMMUTABLE AS $$ SELECT date_trunc('year', v)::date $$;
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog
+AS $$ SELECT date_trunc('year', v)::date $$;
 
 -- Native privileges: everything, through one group.  crmperm only narrows.
 CREATE ROLE fm_users  NOLOGIN;
@@ -149,8 +153,8 @@ $$;
 -- is always rolled back (the role switch included).
 -- ---------------------------------------------------------------------------
 
--- vals_as(principal, statement returning v): the values of v as text, in the
--- statement's order, or {'SQLSTATE: message'} if it failed.
+-- vals_as(principal, statement): the values of its first column as text, in
+-- the statement's order, or {'SQLSTATE: message'} if it failed.
 CREATE FUNCTION pg_temp.vals_as(principal name, stmt text) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -330,6 +334,24 @@ SELECT is(pg_temp.vals_as(p.principal, format('SELECT %I AS v FROM fm_contacts O
           format('%s reads %s: %s (%s)', p.principal, f.field,
                  CASE p.reads WHEN 'real' THEN 'real values' WHEN 'mask' THEN 'the mask'
                               ELSE 'real on its row, the mask on the other' END, p.why))
+  FROM fields f CROSS JOIN principals p
+ ORDER BY f.ord, p.ord;
+
+-- ---------------------------------------------------------------------------
+-- Copies: 7 fields x 8 principals = 56.  A write that reads a field sees what
+-- a SELECT sees: UPDATE ... SET name = field copies the mask, never the value,
+-- into the unprotected column (read back through RETURNING, then undone).
+-- ---------------------------------------------------------------------------
+
+SELECT is(pg_temp.vals_as(p.principal,
+              format('WITH u AS (UPDATE fm_contacts SET name = %I::text RETURNING id, name) '
+                     'SELECT name FROM u ORDER BY id', f.field)),
+          CASE p.reads WHEN 'real' THEN ARRAY[f.real1, f.real2]
+                       WHEN 'mask' THEN ARRAY[f.mask1, f.mask2]
+                       ELSE ARRAY[f.real1, f.mask2] END,
+          format('%s copies %s into an unprotected column: %s', p.principal, f.field,
+                 CASE p.reads WHEN 'real' THEN 'real values' WHEN 'mask' THEN 'the mask'
+                              ELSE 'real on its row, the mask on the other' END))
   FROM fields f CROSS JOIN principals p
  ORDER BY f.ord, p.ord;
 
