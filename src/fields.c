@@ -964,12 +964,18 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	PlannedStmt *result;
 	bool		masked = false;
+	bool		active = crm_extension_active();
 
-	if (crm_extension_active())
+	if (active)
 		masked = mask_query(parse);
 	result = prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
 		: standard_planner(parse, query_string, cursorOptions, boundParams);
-	if (crm_extension_active())
+
+	/*
+	 * The cache entries seen above stay valid until the next hook entry; a
+	 * catalog change that arrived while planning invalidates this plan too.
+	 */
+	if (active)
 		check_plan(result);
 	if (masked)
 		result->dependsOnRole = true;

@@ -2,12 +2,13 @@
 # Called by test/bench/run.sh inside pg_virtualenv, as postgres (PGHOST,
 # PGPORT, PGUSER, PGPASSWORD set for the cluster's superuser).
 #
-# Builds three databases in the one throwaway cluster, counts instructions
-# per query with callgrind, then runs pgbench workloads as the governed login
-# role "bench": each comparison is A / B, in rounds where A and B run at the
-# same time on one shared CPU (see pair() below; which one starts first
-# alternates), and prints the median over the rounds of tps_A / tps_B as a
-# markdown table; then the decision cache's cold start.
+# Builds four databases in the one throwaway cluster (crmperm_bench,
+# crmperm_fields for field security, and the two scale databases), counts
+# instructions per query with callgrind, then runs pgbench workloads as the
+# governed login role "bench": each comparison is A / B, in rounds where A
+# and B run at the same time on one shared CPU (see pair() below; which one
+# starts first alternates), and prints the median over the rounds of
+# tps_A / tps_B as a markdown table; then the decision cache's cold start.
 #   $1  work directory (writable by postgres); results.md is written there.
 # Knobs (environment): BENCH_SECONDS (per round, default 3), BENCH_ROUNDS
 # (default 5), BENCH_CLIENTS (pgbench clients per side, default 1),
@@ -82,15 +83,22 @@ psql_q -d crmperm_scale_large -v principals=$principals -v tables=$tables -v dep
 # -------------------------------------------------------------------------
 # Instructions per query, counted by callgrind: exact where the timings below
 # are not, and they say where crmperm's part goes.  The same select-only
-# statement as bench, in single-user mode (the cluster is stopped for it):
-# no network, no client, every statement parsed and planned as in the simple
-# protocol.  Per query is the difference between 1001 statements and 1, over
-# 1000 (so the first statement, which loads the decision cache, is left out).
-# Run first, right after the cluster started, so that it counts the build the
-# cluster preloaded (others may reinstall crmperm while this runs).
+# statement as bench (the masked-read statement for the field rows), in
+# single-user mode (the cluster is stopped for it): no network, no client,
+# every statement parsed and planned as in the simple protocol.  Per query is
+# the difference between 1001 statements and 1, over 1000 (so the first
+# statement, which loads the decision cache, is left out).  Run before the
+# workloads: the cluster restarted after it preloads the build it counted, so
+# the workloads measure that build too (backends keep the preloaded copy even
+# if crmperm is reinstalled later: the library is found loaded by its name).
 # -------------------------------------------------------------------------
 pg_version=$(psql -X -At -c 'SHOW server_version')
 cg_rows=""; cg_funcs=""; cg_skipped=""
+fcols=aid,name,email,phone,contract_value    # what the masked-read statement reads
+# where the field runs' time goes, besides crmperm's hooks: the planner hook's
+# parts (static in fields.c, when not inlined), and on the view's side the
+# rewrite (view expansion) and the planning of its security_barrier subquery
+cg_field_funcs='mask_query|read_masks|replace_in_query|check_plan|ReplaceVarsFromTargetList|QueryRewrite|set_subquery_pathlist'
 # cg_run NAME DB TABLE OWNED N [COLUMNS]: instructions collected for N
 # statements (OWNED: 1 to read only rows bench owns; COLUMNS: what the
 # statement reads, abalance unless told, the select-only statement).
@@ -113,35 +121,45 @@ cg_func_costs() {
     local f
     for f in 1 1001; do
         callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.$1.$f" 2>/dev/null |
-            sed -nE 's/^ *([0-9,]+) \([^)]*\) +[^ ]*:((crm|get_row_security_policies|ExecCheckRTPerms|standard_planner'"${2:+|$2}"')[A-Za-z_]*)( \[.*\])$/\2 \1/p' |
+            sed -nE 's/^ *([0-9,]+) \([^)]*\) +[^ ]*:((crm|get_row_security_policies|ExecCheckRTPerms|standard_planner'"${2:+|$2}"')[a-z_]*)( \[.*\])$/\2 \1/p' |
             tr -d ',' | sed "s/^/$f /"
     done | awk '{v[$2, $1] = $3; names[$2]} END {
         for (n in names) printf "%s %.0f\n", n, (v[n, 1001] - v[n, 1]) / 1000 }' | sort -k2 -nr
 }
 if [[ callgrind =~ $only ]] && [ "${BENCH_CALLGRIND:-1}" = 1 ]; then
-    if [ "$(lib_id)" != "$lib_at_start" ]; then
-        say "callgrind: crmperm.so was reinstalled during the run, skipped (it would count another build)"
-        cg_skipped="skipped: crmperm.so was reinstalled during the run ($(lib_id))."
-    elif command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+    if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
         bindir=$(pg_config --bindir)
         conf=$(psql -X -At -c 'SHOW config_file')
-        say "callgrind: instructions per select-only query, single-user mode"
+        say "callgrind: instructions per select-only and masked-read query, single-user mode"
         pg_ctlcluster "$PGVERSION" regress stop
         declare -A ir
-        for v in "plain crmperm_bench t_plain 0" "all crmperm_bench t_all 0" \
-                 "true crmperm_bench t_native_true 0" "owned crmperm_bench t_owned 1" \
-                 "native crmperm_bench t_native_owned 1" \
-                 "small crmperm_scale_small t_scale 1" "large crmperm_scale_large t_scale 1"; do
-            set -- $v
-            one=$(cg_run "$1" "$2" "$3" "$4" 1)
-            many=$(cg_run "$1" "$2" "$3" "$4" 1001)
-            ir[$1]=$(( (many - one) / 1000 ))
+        # Counted again (3 times at most) when crmperm.so is reinstalled while
+        # callgrind runs (others share this machine's installation): the
+        # counts would mix two builds.
+        for attempt in 1 2 3; do
+            cg_lib=$(lib_id)
+            for v in "plain crmperm_bench t_plain 0" "all crmperm_bench t_all 0" \
+                     "true crmperm_bench t_native_true 0" "owned crmperm_bench t_owned 1" \
+                     "native crmperm_bench t_native_owned 1" \
+                     "small crmperm_scale_small t_scale 1" "large crmperm_scale_large t_scale 1" \
+                     "masked crmperm_fields t_masked 1 $fcols" "view crmperm_fields v_masked 1 $fcols" \
+                     "granted crmperm_fields t_granted 1 $fcols" \
+                     "unprotected crmperm_fields t_unprotected 1 $fcols"; do
+                set -- $v
+                one=$(cg_run "$1" "$2" "$3" "$4" 1 "${5:-}")
+                many=$(cg_run "$1" "$2" "$3" "$4" 1001 "${5:-}")
+                ir[$1]=$(( (many - one) / 1000 ))
+            done
+            [ "$(lib_id)" = "$cg_lib" ] && break
+            say "callgrind: crmperm.so was reinstalled while callgrind ran (attempt $attempt of 3)"
         done
-        if [ "$(lib_id)" != "$lib_at_start" ]; then
-            cg_skipped="discarded: crmperm.so was reinstalled while callgrind ran."
-        fi
-        pg_ctlcluster "$PGVERSION" regress start    # preloads crmperm.so again
+        # Restarted, the cluster preloads the build just counted: the workloads
+        # below measure it too (lib_at_start is what the report names).
+        pg_ctlcluster "$PGVERSION" regress start
         lib_at_start=$(lib_id)
+        if [ "$lib_at_start" != "$cg_lib" ]; then
+            cg_skipped="discarded: crmperm.so was reinstalled while callgrind ran (3 attempts)."
+        fi
         cg_row() { # label A B goal
             cg_rows="$cg_rows| $1 | ${ir[$2]} | ${ir[$3]} | $(awk -v a="${ir[$2]}" -v b="${ir[$3]}" \
                 'BEGIN {printf "%+d (%+.1f%%)", a - b, 100 * (a - b) / b}') | $(awk -v a="${ir[$2]}" \
@@ -152,9 +170,23 @@ if [[ callgrind =~ $only ]] && [ "${BENCH_CALLGRIND:-1}" = 1 ]; then
         cg_row "native policy true / unmanaged (reference)" true plain "~0.99"
         cg_row "crmperm owned / native owned policy" owned native ">= 1.0"
         cg_row "owned: scale $principals/$tables/$depth / 1/1/1" large small ">= 0.97"
+        cg_row "masked read: crmperm owned, 3 fields masked / masking view, native owned policy" \
+            masked view ">= 1.0"
+        cg_row "unmasked read: 3 protected fields, all granted / none protected" \
+            granted unprotected ">= 0.99"
+        cg_row "masked read / unmasked read, all granted (what the masks cost; information)" \
+            masked granted "—"
         for v in "all:t_all, scope all" "owned:t_owned, scope owned" "small:t_scale, owned, 1/1/1" \
                  "large:t_scale, owned, $principals/$tables/$depth"; do
             cg_funcs="$cg_funcs| ${v#*:} | $(cg_func_costs "${v%%:*}" |
+                awk '$2 >= 50 {printf "%s%s %d", sep, $1, $2; sep = ", "}') |
+"
+        done
+        # the field runs: the planner hook's parts, and the view's rewrite and subquery
+        for v in "masked:t_masked, owned, 3 fields masked" "view:v_masked, masking view, native owned policy" \
+                 "granted:t_granted, owned, 3 protected fields granted" \
+                 "unprotected:t_unprotected, owned, none protected"; do
+            cg_funcs="$cg_funcs| ${v#*:} | $(cg_func_costs "${v%%:*}" "$cg_field_funcs" |
                 awk '$2 >= 50 {printf "%s%s %d", sep, $1, $2; sep = ", "}') |
 "
         done
@@ -185,6 +217,10 @@ script upd_owned update.pgb t_owned "$own"
 script upd_native update.pgb t_native_owned "$own"
 script sel_scale select.pgb t_scale "$own"
 script upd_scale update.pgb t_scale "$own"
+script rd_masked masked.pgb t_masked "$own"
+script rd_view masked.pgb v_masked "$own"
+script rd_granted masked.pgb t_granted "$own"
+script rd_unprotected masked.pgb t_unprotected "$own"
 
 # One CPU for both sides.  This machine is a shared VM: its speed changes
 # from one second to the next (steal time, other clusters), so A and B are
@@ -271,6 +307,10 @@ for proto in prepared simple; do
         crmperm_scale_large sel_scale crmperm_scale_small sel_scale
     compare "simple-update, owned: scale $principals/$tables/$depth / 1/1/1" $proto ">= 0.97" \
         crmperm_scale_large upd_scale crmperm_scale_small upd_scale
+    compare "masked read: crmperm owned, 3 fields masked / masking view, native owned policy" \
+        $proto ">= 1.0" crmperm_fields rd_masked crmperm_fields rd_view
+    compare "unmasked read: 3 protected fields, all granted / none protected" $proto ">= 0.99" \
+        crmperm_fields rd_granted crmperm_fields rd_unprotected
 done
 
 # -------------------------------------------------------------------------
@@ -327,13 +367,18 @@ fi
     fi
     if [ -n "$cg_rows" ] && [ -z "$cg_skipped" ]; then
         echo
-        echo "Instructions per select-only query (callgrind, single-user mode: parse, plan and execute, no network):"
+        echo "Instructions per query (callgrind, single-user mode: parse, plan and execute, no network)." \
+             "The select-only statement, and for the field rows the masked-read statement" \
+             "(SELECT $(echo "$fcols" | sed 's/,/, /g') ... WHERE aid = ...):"
         echo
         echo "| comparison | A instr/query | B instr/query | A − B | ratio B / A | goal |"
         echo "| --- | ---: | ---: | ---: | ---: | --- |"
         printf '%s' "$cg_rows"
         echo
-        echo "Where it goes (instructions per query, inclusive; the hooks call crm_decide and crm_relation):"
+        echo "Where it goes (instructions per query, inclusive; the hooks call crm_decide and crm_relation;" \
+             "crm_planner is the field-security planner hook around standard_planner, mask_query its" \
+             "rewrite; for the field rows also the view's expansion (QueryRewrite) and the planning of" \
+             "its security_barrier subquery (set_subquery_pathlist)):"
         echo
         echo "| run | functions |"
         echo "| --- | --- |"

@@ -10,7 +10,10 @@
 # each for pgbench select-only and simple-update, with prepared statements and
 # with the simple protocol (every query planned, so policies are fetched at
 # every statement); native row security with a "true" policy / unmanaged is
-# the reference.  Then the cold start of the decision cache, and instructions
+# the reference.  Field security, reading a contact with 3 protected fields:
+#   masked (no field grant) / a hand-written masking view   goal >= 1.0
+#   all 3 fields granted / no field protected               goal >= 0.99
+# Then the cold start of the decision cache, and instructions
 # per query counted by callgrind (exact, and where they go).  The tables are
 # printed at the end and written to test/bench/results.md.
 #
@@ -18,8 +21,9 @@
 # and valgrind), builds and installs crmperm (BENCH_NO_INSTALL=1 skips
 # building and installing: the installed library is measured), then runs
 # test/bench/inner.sh as postgres.  Knobs: BENCH_SECONDS, BENCH_ROUNDS,
-# BENCH_CLIENTS, BENCH_ONLY, BENCH_CALLGRIND=0 (see inner.sh), BENCH_KEEP=1.  About 6 to 7
-# minutes.
+# BENCH_CLIENTS, BENCH_ONLY, BENCH_CALLGRIND=0 (see inner.sh), BENCH_KEEP=1,
+# PGPORT (the throwaway cluster's port; pg_virtualenv picks a free one
+# otherwise).  About 8 to 9 minutes.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
