@@ -493,6 +493,7 @@ crm_masks_entry(Oid roleid, Oid relid)
 	{
 		entry->built = false;
 		entry->tlist = NIL;
+		entry->hassublinks = false;
 	}
 	return entry;
 }

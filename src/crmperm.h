@@ -120,6 +120,7 @@ typedef struct CrmMasks
 	Oid			relid;
 	bool		built;
 	List	   *tlist;			/* TargetEntry per masked attno; NIL: none */
+	bool		hassublinks;	/* a scope in tlist has a subquery */
 } CrmMasks;
 
 /* Everything crmperm decides for a role on one table. */

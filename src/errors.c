@@ -18,9 +18,12 @@
 
 static const int listed_actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
 
-/* "read, create (owned)" or "nothing": what a decision grants. */
-char *
-crm_granted_list(const CrmDecision *d)
+/*
+ * "read, create (owned)" or "nothing": the actions (or field privileges) in
+ * bits, each with its scopes when scopes is given.
+ */
+static char *
+granted_list(int bits, List *const *scopes_by_action)
 {
 	StringInfoData buf;
 
@@ -28,10 +31,10 @@ crm_granted_list(const CrmDecision *d)
 	for (int i = 0; i < lengthof(listed_actions); i++)
 	{
 		int			action = listed_actions[i];
-		List	   *scopes = d->scopes[crm_action_index(action)];
+		List	   *scopes = scopes_by_action ? scopes_by_action[crm_action_index(action)] : NIL;
 		ListCell   *lc;
 
-		if (!(d->actions & action))
+		if (!(bits & action))
 			continue;
 		if (buf.len > 0)
 			appendStringInfoString(&buf, ", ");
@@ -48,6 +51,13 @@ crm_granted_list(const CrmDecision *d)
 	if (buf.len == 0)
 		appendStringInfoString(&buf, "nothing");
 	return buf.data;
+}
+
+/* What a decision grants on its table. */
+char *
+crm_granted_list(const CrmDecision *d)
+{
+	return granted_list(d->actions, d->scopes);
 }
 
 void
@@ -126,7 +136,6 @@ void
 crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa, int privilege)
 {
 	const char *field = fa->field->name;
-	StringInfoData granted;
 
 	if (fa->field->readonly)
 		ereport(ERROR,
@@ -137,18 +146,13 @@ crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa, int p
 				 errdetail("Field \"%s.%s\" is read-only: only super admins may set or change it.",
 						   d->resource, field)));
 
-	initStringInfo(&granted);
-	for (int i = 0; i < lengthof(listed_actions); i++)
-		if (fa->privileges & listed_actions[i])
-			appendStringInfo(&granted, "%s%s", granted.len ? ", " : "",
-							 crm_action_name(listed_actions[i]));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s.%s\"",
 					GetUserNameFromId(roleid, false), d->resource, field,
 					crm_action_name(privilege)),
 			 errdetail("Granted on field %s.%s: %s.", d->resource, field,
-					   granted.len ? granted.data : "nothing"),
+					   granted_list(fa->privileges, NULL)),
 			 errhint("Grant it with crmperm.grant_field().")));
 }
 

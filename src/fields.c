@@ -10,7 +10,7 @@
  * GROUP BY, HAVING, ORDER BY, window clauses, RETURNING, ON CONFLICT and
  * MERGE actions, sublinks, CTEs, and whole-row references (which become a
  * ROW() of masked columns).  So a predicate sees the mask and infers
- * nothing.  Row security quals, WITH CHECK options and ON CONFLICT arbiters
+ * nothing.  Row security quals, their WITH CHECK options and ON CONFLICT arbiters
  * keep the real columns.  A field read on some rows only (a scoped field
  * grant) becomes CASE WHEN <scope> THEN field ELSE mask END.
  *
@@ -473,6 +473,24 @@ crmperm_mask_hash(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------------
  */
 
+/* CASE WHEN cond THEN result ELSE otherwise END, of the result's type. */
+static Expr *
+make_case(Expr *cond, Expr *result, Expr *otherwise)
+{
+	CaseExpr   *c = makeNode(CaseExpr);
+	CaseWhen   *w = makeNode(CaseWhen);
+
+	w->expr = cond;
+	w->result = result;
+	w->location = -1;
+	c->casetype = exprType((Node *) result);
+	c->casecollid = exprCollation((Node *) result);
+	c->args = list_make1(w);
+	c->defresult = otherwise;
+	c->location = -1;
+	return (Expr *) c;
+}
+
 /*
  * A stored generated column computed from a masked field would give its
  * value away: it reads as NULL too, unless it is protected itself (then its
@@ -523,13 +541,15 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 	List	   *tlist = NIL;
 	ListCell   *lc;
 
+	bool		hassub = false;
+
 	*hassublinks = false;
 	if (!d->masked || d->exemption != CRM_GOVERNED)
 		return NIL;
 	entry = crm_masks_entry(roleid, d->relid);
 	if (entry->built)
 	{
-		*hassublinks = entry->tlist && checkExprHasSubLink((Node *) entry->tlist);
+		*hassublinks = entry->hassublinks;
 		return entry->tlist;
 	}
 
@@ -548,19 +568,11 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 			expr = mask_expr(var, fa->field->mask, relation->rd_rel->relowner);
 			if (fa->privileges & CRM_READ)
 			{
-				CaseExpr   *c = makeNode(CaseExpr);
-				CaseWhen   *w = makeNode(CaseWhen);
 				bool		sub;
 
-				w->expr = (Expr *) crm_scopes_qual(relation, roleid, scopes, NULL, &sub);
-				w->result = (Expr *) copyObject(var);
-				w->location = -1;
-				c->casetype = var->vartype;
-				c->casecollid = var->varcollid;
-				c->args = list_make1(w);
-				c->defresult = expr;
-				c->location = -1;
-				expr = (Expr *) c;
+				expr = make_case((Expr *) crm_scopes_qual(relation, roleid, scopes, NULL, &sub),
+								 (Expr *) copyObject(var), expr);
+				hassub |= sub;
 			}
 			tlist = lappend(tlist, makeTargetEntry(expr, fa->field->attno,
 												   pstrdup(fa->field->name), false));
@@ -579,10 +591,11 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 		MemoryContext old = MemoryContextSwitchTo(crm_cache_memory());
 
 		entry->tlist = copyObject(tlist);
+		entry->hassublinks = hassub;
 		entry->built = true;
 		MemoryContextSwitchTo(old);
 	}
-	*hassublinks = checkExprHasSubLink((Node *) tlist);
+	*hassublinks = hassub;
 	return entry->tlist;
 }
 
@@ -594,8 +607,8 @@ rte_role(RangeTblEntry *rte)
 
 /*
  * Replace the Vars of range table entry rtindex (at this query level and
- * below) with masks, outside the row security quals, WITH CHECK options and
- * ON CONFLICT arbiters.
+ * below) with masks, outside the row security quals, their WITH CHECK options
+ * and ON CONFLICT arbiters.
  */
 static void
 replace_in_query(Query *q, int rtindex, List *masks)
@@ -698,15 +711,18 @@ replace_in_query(Query *q, int rtindex, List *masks)
  * ---------------------------------------------------------------------------
  */
 
+/* The named check of a scoped field privilege; *hassublinks is set if it has a subquery. */
 static Node *
 field_scope_check(Relation relation, Oid roleid, const CrmDecision *d,
 				  const CrmFieldAccess *fa, int privilege, int varno, bool *hassublinks)
 {
 	char	   *names;
+	bool		sub;
 	Node	   *qual = crm_scopes_qual(relation, roleid,
 									   fa->scopes[crm_action_index(privilege)],
-									   &names, hassublinks);
+									   &names, &sub);
 
+	*hassublinks |= sub;
 	ChangeVarNodes(qual, 1, varno, 0);
 	return crm_named_check(crm_check_function(CRM_CHECK_FIELD), qual,
 						   psprintf("%s.%s", d->resource, fa->field->name), privilege, names);
@@ -722,23 +738,14 @@ guard_update_list(List *tlist, Relation relation, Oid roleid, const CrmDecision 
 	foreach(lc, tlist)
 	{
 		TargetEntry *tle = lfirst(lc);
-		CaseExpr   *c;
-		CaseWhen   *w;
 
 		if (tle->resjunk || tle->resno != fa->field->attno)
 			continue;
-		w = makeNode(CaseWhen);
-		w->expr = (Expr *) field_scope_check(relation, roleid, d, fa, CRM_UPDATE, varno,
-											 hassublinks);
-		w->result = tle->expr;
-		w->location = -1;
-		c = makeNode(CaseExpr);
-		c->casetype = exprType((Node *) tle->expr);
-		c->casecollid = exprCollation((Node *) tle->expr);
-		c->args = list_make1(w);
-		c->defresult = (Expr *) makeNullConst(c->casetype, -1, c->casecollid);
-		c->location = -1;
-		tle->expr = (Expr *) c;
+		tle->expr = make_case((Expr *) field_scope_check(relation, roleid, d, fa, CRM_UPDATE,
+														 varno, hassublinks),
+							  tle->expr,
+							  (Expr *) makeNullConst(exprType((Node *) tle->expr), -1,
+													 exprCollation((Node *) tle->expr)));
 	}
 }
 
@@ -845,13 +852,13 @@ mask_query(Query *q)
 		bool		sub;
 
 		rtindex++;
+		if (q->onConflict && rtindex == q->onConflict->exclRelIndex)
+			continue;			/* below */
 		if (rte->rtekind != RTE_RELATION || !crm_decide(rte_role(rte), rte->relid, &d))
 			continue;
 		masks = read_masks(rte_role(rte), &d, &sub);
 		if (masks == NIL)
 			continue;
-		if (q->onConflict && rtindex == q->onConflict->exclRelIndex)
-			continue;			/* below */
 		replace_in_query(q, rtindex, masks);
 		if (sub)
 			q->hasSubLinks = true;
