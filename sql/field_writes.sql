@@ -191,6 +191,34 @@ DEALLOCATE fw_set;
 RESET ROLE;
 SELECT id, owner_id, contract_value, notes FROM fw_leads ORDER BY id;
 
+-- Two scoped fields in one UPDATE, the first scope with a subquery, the
+-- second without: each row is checked against both.
+CREATE TABLE fw_allowed (id int);
+INSERT INTO fw_allowed VALUES (1), (2);
+GRANT SELECT ON fw_allowed TO fw_users;
+CREATE TABLE fw_pair (id int PRIMARY KEY, owner_id text, a text, b text);
+INSERT INTO fw_pair VALUES (1, 'u1', 'a1', 'b1'), (2, 'u2', 'a2', 'b2'), (3, 'u1', 'a3', 'b3');
+GRANT SELECT, UPDATE ON fw_pair TO fw_users;
+SELECT crmperm.manage_table('fw_pair', owner_column => 'owner_id');
+SELECT crmperm.define_scope('fw_pair', 'listed', 'id IN (SELECT id FROM public.fw_allowed)');
+SELECT crmperm.protect_field('fw_pair', 'a');
+SELECT crmperm.protect_field('fw_pair', 'b');
+SELECT crmperm.create_permission_set('FW pair');
+SELECT crmperm.grant('FW pair', 'fw_pair', ARRAY['read', 'update']);
+SELECT crmperm.grant_field('FW pair', 'fw_pair', 'a', ARRAY['read', 'update'], 'listed');
+SELECT crmperm.grant_field('FW pair', 'fw_pair', 'b', ARRAY['read', 'update'], 'owned');
+SELECT crmperm.assign_permission_set('fw_scoped', 'FW pair');
+SET ROLE fw_scoped;
+SELECT * FROM fw_pair ORDER BY id;
+UPDATE fw_pair SET a = 'x', b = 'y' WHERE id = 1;
+UPDATE fw_pair SET a = 'x', b = 'y' WHERE id = 2;   -- listed, not owned: b refused
+UPDATE fw_pair SET a = 'x', b = 'y' WHERE id = 3;   -- owned, not listed: a refused
+RESET ROLE;
+SELECT * FROM fw_pair ORDER BY id;
+SELECT crmperm.unmanage_table('fw_pair');
+DROP TABLE fw_pair, fw_allowed;
+SELECT crmperm.drop_permission_set('FW pair');
+
 -- cleanup
 SELECT crmperm.unmanage_table('fw_leads');
 DROP TABLE fw_leads;
