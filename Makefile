@@ -1,7 +1,8 @@
 # crmperm: PGXS build, plus the two commands (make demo, make test) and make bench.
 
 MODULE_big = crmperm
-OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin.o src/errors.o src/fields.o
+OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin.o src/errors.o src/fields.o \
+       src/tokens.o
 EXTENSION = crmperm
 DATA = $(wildcard sql/crmperm--*.sql)
 PGFILEDESC = "crmperm - CRM-style permissions enforced inside PostgreSQL"

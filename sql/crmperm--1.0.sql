@@ -122,6 +122,30 @@ CREATE TABLE crmperm.secret (
     key bytea NOT NULL CHECK (length(key) >= 32)
 );
 
+-- API tokens.  Only the SHA-256 hash of a token is kept; key_id, the public
+-- part of the token, finds the row.  Revoked tokens stay (names are not
+-- reused) so that the audit trail keeps naming them.
+CREATE TABLE crmperm.api_tokens (
+    name       text PRIMARY KEY,
+    key_id     text NOT NULL UNIQUE,
+    hash       bytea NOT NULL CHECK (length(hash) = 32),
+    principal  regrole NOT NULL,
+    scopes     text[] NOT NULL,
+    created    timestamptz NOT NULL DEFAULT now(),
+    created_by regrole NOT NULL,
+    expires    timestamptz,
+    revoked    timestamptz
+);
+
+-- When a token was last used: written by authenticate() at most once a
+-- minute per token, on the primary only, skipping a row another transaction
+-- holds.  Not a watched catalog table (no invalidation trigger): using a
+-- token must not make every backend reload its cache.
+CREATE TABLE crmperm.token_usage (
+    name      text PRIMARY KEY REFERENCES crmperm.api_tokens ON DELETE CASCADE ON UPDATE CASCADE,
+    last_used timestamptz
+);
+
 -- Role inheritance must stay a tree, whoever writes the table.
 CREATE FUNCTION crmperm._no_role_cycle() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -157,6 +181,8 @@ SELECT pg_catalog.pg_extension_config_dump('crmperm.principals', '');
 SELECT pg_catalog.pg_extension_config_dump('crmperm.fields', '');
 SELECT pg_catalog.pg_extension_config_dump('crmperm.field_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('crmperm.secret', '');
+SELECT pg_catalog.pg_extension_config_dump('crmperm.api_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('crmperm.token_usage', '');
 
 -- Any change to the catalog, through the API or by direct DML of the
 -- extension owner, invalidates the cached decisions and plans of every
@@ -171,7 +197,7 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['resources', 'scopes', 'permission_sets', 'object_grants',
                              'system_grants', 'roles', 'role_permission_sets',
                              'role_assignments', 'set_assignments', 'principals',
-                             'fields', 'field_grants', 'secret']
+                             'fields', 'field_grants', 'secret', 'api_tokens']
     LOOP
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crmperm.%I '
@@ -1088,6 +1114,113 @@ BEGIN
 END
 $$;
 
+-- Tokens -------------------------------------------------------------------------
+
+-- A new token's secret parts, from pg_strong_random(): key_id, the plaintext
+-- and its SHA-256 hash.
+CREATE FUNCTION crmperm._token_secret(OUT key_id text, OUT token text, OUT hash bytea)
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'crmperm_token_secret';
+
+-- Scopes of a token: resource.action, the resource managed, never a write on
+-- a sensitive resource.  Returned sorted, without duplicates.
+CREATE FUNCTION crmperm._check_token_scopes(scopes text[]) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s text;
+    r crmperm.resources;
+BEGIN
+    PERFORM crmperm._not_null(scopes, 'scopes');
+    IF cardinality(scopes) = 0 THEN
+        RAISE EXCEPTION 'scope list must not be empty' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A scope is resource.action, such as leads.create.';
+    END IF;
+    FOREACH s IN ARRAY scopes LOOP
+        IF s IS NULL THEN
+            RAISE EXCEPTION 'scope must not be null' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF s !~ '^[^.]+\.[^.]+$' THEN
+            RAISE EXCEPTION 'invalid scope "%"', s USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'A scope is resource.action, such as leads.create.';
+        END IF;
+        r := crmperm._resource(split_part(s, '.', 1));
+        IF split_part(s, '.', 2) <> ALL (ARRAY['read', 'create', 'update', 'delete']) THEN
+            RAISE EXCEPTION 'unknown action "%"', split_part(s, '.', 2)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Actions are read, create, update and delete.';
+        END IF;
+        IF r.sensitive AND split_part(s, '.', 2) <> 'read' THEN
+            RAISE EXCEPTION 'a token cannot hold scope "%"', s
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = pg_catalog.format('Resource "%s" is sensitive: only super admins may create, update or delete its rows.', r.resource);
+        END IF;
+    END LOOP;
+    RETURN ARRAY(SELECT DISTINCT x FROM unnest(scopes) x ORDER BY x);
+END
+$$;
+
+-- Why a role may not be a token's principal, or NULL: a token narrows its
+-- principal's rights, so the principal must be governed by crmperm.
+CREATE FUNCTION crmperm._token_principal_problem(principal regrole) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN a.oid IS NULL THEN 'it does not exist'
+        WHEN a.rolsuper THEN 'it is a superuser'
+        WHEN a.rolbypassrls THEN 'it has BYPASSRLS'
+        WHEN EXISTS (SELECT FROM crmperm.principals p WHERE p.principal = a.oid AND p.super_admin)
+            THEN 'it is a crmperm super admin'
+        WHEN EXISTS (SELECT FROM crmperm.resources r JOIN pg_class c ON c.oid = r.tbl
+                      WHERE c.relowner = a.oid)
+            THEN 'it owns a table crmperm manages'
+        END
+      FROM (SELECT principal::oid AS oid) x LEFT JOIN pg_authid a ON a.oid = x.oid
+$$;
+
+CREATE FUNCTION crmperm._create_token(name text, acts_as regrole, scopes text[],
+    expires_at timestamptz) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    problem text;
+    checked text[];
+    t record;
+BEGIN
+    PERFORM crmperm._check_name(name, 'token name');
+    PERFORM crmperm._not_null(acts_as, 'acts_as');
+    problem := crmperm._token_principal_problem(acts_as);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'role "%" cannot be a token''s principal', acts_as
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('Role "%s": %s; crmperm does not govern it, so no token could narrow it.', acts_as, problem),
+                  HINT = 'Create a role without special attributes for the integration and grant it what the token may do.';
+    END IF;
+    checked := crmperm._check_token_scopes(scopes);
+    IF expires_at IS NOT NULL AND expires_at <= statement_timestamp() THEN
+        RAISE EXCEPTION 'expires_at must be in the future' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM crmperm.api_tokens a WHERE a.name = _create_token.name) THEN
+        RAISE EXCEPTION 'token "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Token names are not reused, even after revoke_token(): choose another name.';
+    END IF;
+    SELECT * INTO t FROM crmperm._token_secret();
+    INSERT INTO crmperm.api_tokens (name, key_id, hash, principal, scopes, created_by, expires)
+    VALUES (name, t.key_id, t.hash, acts_as, checked, crmperm._caller(), expires_at);
+    INSERT INTO crmperm.token_usage (name) VALUES (name);
+    RETURN t.token;
+END
+$$;
+
+CREATE FUNCTION crmperm._revoke_token(name text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM crmperm._not_null(name, 'token name');
+    UPDATE crmperm.api_tokens a SET revoked = coalesce(a.revoked, now())
+     WHERE a.name = _revoke_token.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'token "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
 -- Introspection ----------------------------------------------------------------
 
 -- The rows of explain_access() for protected fields: field.read, .create and
@@ -1199,7 +1332,7 @@ BEGIN
               FROM crmperm._effective_sets(me) s
               JOIN crmperm.system_grants g ON g.permission_set = s.permission_set),
            coalesce((SELECT p.super_admin FROM crmperm.principals p WHERE p.principal = me), false),
-           NULL::text;
+           crmperm._token_name();
 END
 $$;
 
@@ -1322,6 +1455,37 @@ CREATE FUNCTION crmperm.whoami()
 RETURNS TABLE (principal regrole, roles text[], permission_sets text[], system_permissions text[],
                super_admin boolean, token text)
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+
+CREATE FUNCTION crmperm.create_token(name text, acts_as regrole, scopes text[],
+    expires_at timestamptz DEFAULT NULL) RETURNS text
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+CREATE FUNCTION crmperm.revoke_token(name text) RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+
+-- Plain C functions, not SECURITY DEFINER: the identity switch they make
+-- would be undone by fmgr on return otherwise.
+CREATE FUNCTION crmperm.authenticate(token text, session boolean DEFAULT false) RETURNS regrole
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_authenticate';
+CREATE FUNCTION crmperm.logout() RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_logout';
+
+-- The active token of this session, for whoami().
+CREATE FUNCTION crmperm._token_name() RETURNS text
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_token_name';
+-- May the current role see and manage tokens (superuser, or manage_tokens
+-- outside a token)?
+CREATE FUNCTION crmperm._may_manage_tokens() RETURNS boolean
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_may_manage_tokens';
+GRANT EXECUTE ON FUNCTION crmperm._may_manage_tokens() TO PUBLIC;
+
+-- Tokens, never their hashes, for those who may manage them (others see no
+-- rows).
+CREATE VIEW crmperm.tokens WITH (security_barrier) AS
+    SELECT t.name, t.principal, t.scopes, t.created, t.created_by, t.expires, t.revoked,
+           u.last_used
+      FROM crmperm.api_tokens t LEFT JOIN crmperm.token_usage u ON u.name = t.name
+     WHERE crmperm._may_manage_tokens();
+GRANT SELECT ON crmperm.tokens TO PUBLIC;
 
 -- The WITH CHECK of a scoped create or update: true, or crmperm's denial.
 CREATE FUNCTION crmperm._in_scope(ok boolean, resource text, action text, scopes text)

@@ -39,6 +39,7 @@ PG_FUNCTION_INFO_V1(crmperm_user_id);
 PG_FUNCTION_INFO_V1(crmperm_team_ids);
 PG_FUNCTION_INFO_V1(crmperm_department_ids);
 PG_FUNCTION_INFO_V1(crmperm_tenant_id);
+PG_FUNCTION_INFO_V1(crmperm_may_manage_tokens);
 
 /* Who may call what. */
 typedef enum CrmAdminRight
@@ -60,6 +61,8 @@ static const CrmAdminFunction admin_functions[] = {
 	{"set_super_admin", RIGHT_SUPERUSER, 0},
 	{"explain_access", RIGHT_SELF_OR_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS},
 	{"whoami", RIGHT_ANYONE, 0},
+	{"create_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS},
+	{"revoke_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS},
 };
 
 /* Cached in fn_extra: the implementation and who may call it. */
@@ -133,11 +136,14 @@ dispatch_info(FunctionCallInfo fcinfo)
 	return info;
 }
 
+/* Tokens carry no system permissions, whoever the current role is. */
 static bool
 has_system_permission(Oid roleid, int permission)
 {
 	const CrmPrincipal *p;
 
+	if (crm_token_active())
+		return false;
 	if (superuser_arg(roleid))
 		return true;
 	/* the permission comes from grants even where no table is managed yet */
@@ -149,6 +155,12 @@ has_system_permission(Oid roleid, int permission)
 static void
 check_right(DispatchInfo *info, FunctionCallInfo fcinfo, Oid caller)
 {
+	if (crm_token_active() && info->right != RIGHT_ANYONE &&
+		!(info->right == RIGHT_SELF_OR_SYSTEM && !PG_ARGISNULL(0) && PG_GETARG_OID(0) == caller))
+		crm_deny_token_system(crm_token_name(),
+							  info->right == RIGHT_SUPERUSER ? "superuser" :
+							  system_permission_name(info->permission),
+							  psprintf("crmperm.%s()", info->name));
 	switch (info->right)
 	{
 		case RIGHT_ANYONE:
@@ -324,7 +336,8 @@ crmperm_check(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	for (int i = 0; i < lengthof(actions); i++)
 		if (strcmp(dot + 1, crm_action_name(actions[i])) == 0)
-			PG_RETURN_BOOL(crm_action_allowed(&d, actions[i]));
+			PG_RETURN_BOOL(crm_action_allowed(&d, actions[i]) &&
+						   (!crm_token_active() || crm_token_allows(d.resource, actions[i])));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown action \"%s\"", dot + 1),
@@ -390,4 +403,14 @@ crmperm_department_ids(PG_FUNCTION_ARGS)
 	if (p == NULL)
 		PG_RETURN_NULL();
 	return text_list_datum(p->department_ids);
+}
+
+/*
+ * crmperm._may_manage_tokens(): may the current role see the tokens view
+ * (a superuser, or a holder of manage_tokens, not under a token)?
+ */
+Datum
+crmperm_may_manage_tokens(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(has_system_permission(GetUserId(), CRM_SYS_MANAGE_TOKENS));
 }

@@ -128,17 +128,16 @@ crm_cache_init(void)
 }
 
 /*
- * Run one catalog query as the bootstrap superuser with crmperm's hooks
- * standing aside.  The caller has done SPI_connect().
+ * Run one statement on crmperm's catalog as the bootstrap superuser with
+ * crmperm's hooks standing aside, and expect the SPI result code expected.
+ * The caller has done SPI_connect().
  */
 void
-crm_spi_query(const char *sql, Oid arg)
+crm_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
 {
 	Oid			save_userid;
 	int			save_sec_context;
 	bool		save_loading = crm_cache_loading;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(arg)};
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
@@ -148,9 +147,8 @@ crm_spi_query(const char *sql, Oid arg)
 	{
 		int			rc;
 
-		rc = SPI_execute_with_args(sql, OidIsValid(arg) ? 1 : 0, argtypes,
-								   values, NULL, false, 0);
-		if (rc != SPI_OK_SELECT)
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+		if (rc != expected)
 			elog(ERROR, "crmperm catalog query failed: %s", SPI_result_code_string(rc));
 	}
 	PG_FINALLY();
@@ -159,6 +157,16 @@ crm_spi_query(const char *sql, Oid arg)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+}
+
+/* A catalog query with one OID argument (or none: InvalidOid). */
+void
+crm_spi_query(const char *sql, Oid arg)
+{
+	Oid			argtype = OIDOID;
+	Datum		value = ObjectIdGetDatum(arg);
+
+	crm_spi_execute(sql, OidIsValid(arg) ? 1 : 0, &argtype, &value, SPI_OK_SELECT);
 }
 
 static char *
@@ -418,6 +426,17 @@ crm_extension_active(void)
 		return false;
 	cache_ensure();
 	return ext_present && hash_get_num_entries(rel_hash) > 0;
+}
+
+/*
+ * Changes whenever crmperm's catalog (or a role) changed: what was read from
+ * the catalog at another version must be read again.
+ */
+uint64
+crm_catalog_version(void)
+{
+	cache_ensure();
+	return built_at;
 }
 
 /*

@@ -33,4 +33,5 @@ _PG_init(void)
 	crm_scopes_init();
 	crm_utility_init();
 	crm_fields_init();
+	crm_tokens_init();
 }

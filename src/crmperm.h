@@ -185,6 +185,9 @@ extern CrmMasks *crm_masks_entry(Oid roleid, Oid relid);
 extern bool crm_field_allowed(const CrmDecision *d, const CrmFieldAccess *fa, int privilege);
 extern const bytea *crm_hash_key(void);
 extern void crm_spi_query(const char *sql, Oid arg);
+extern void crm_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
+							int expected);
+extern uint64 crm_catalog_version(void);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */
 
@@ -199,6 +202,7 @@ typedef enum CrmUtilityContext
 extern CrmUtilityContext crm_utility_context;
 extern void crm_crud_init(void);
 extern const char *crm_action_name(int action);
+extern int	crm_required_actions(RangeTblEntry *rte);
 
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);
@@ -212,6 +216,14 @@ extern Node *crm_named_check(Oid fn, Node *qual, const char *resource, int actio
 /* ---- fields.c: masks in the planner, field write checks ---- */
 extern void crm_fields_init(void);
 extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, RangeTblEntry *rte);
+
+/* ---- tokens.c: API tokens, the identity switch, statements under a token ---- */
+extern void crm_tokens_init(void);
+extern bool crm_token_active(void);
+extern const char *crm_token_name(void);
+extern bool crm_token_allows(const char *resource, int action);
+extern bool crm_token_check_range_table(List *rangeTable, bool ereport_on_violation);
+extern void crm_token_check_utility(Node *parsetree);
 
 /* ---- admin.c ---- */
 extern List *crm_caller_search_path(void);
@@ -231,5 +243,13 @@ extern void crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAcces
 extern void crm_deny_tenant(Oid roleid, const char *resource, const char *action,
 							const char *tenant_column);
 extern char *crm_granted_list(const CrmDecision *d);
+extern void crm_deny_token_scope(const char *token, const char *scopes, const char *resource,
+								 int action);
+extern void crm_deny_token_relation(const char *token, Oid relid);
+extern void crm_deny_token_role(const char *token, Oid principal, Oid roleid,
+								const char *resource);
+extern void crm_deny_token_statement(const char *token, const char *command);
+extern void crm_deny_token_system(const char *token, const char *permission,
+								  const char *needed_for);
 
 #endif							/* CRMPERM_H */

@@ -51,8 +51,8 @@ crm_action_name(int action)
  * read, INSERT create, UPDATE update (SELECT ... FOR UPDATE/SHARE too, as in
  * PostgreSQL), DELETE delete.  MERGE carries the union of its actions.
  */
-static int
-required_actions(RangeTblEntry *rte)
+int
+crm_required_actions(RangeTblEntry *rte)
 {
 	int			actions = 0;
 
@@ -76,7 +76,11 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 		return false;
 
 	/* A parallel worker runs the leader's range table: checked there. */
-	if (IsParallelWorker() || !crm_extension_active())
+	if (IsParallelWorker())
+		return true;
+	if (crm_token_active() && !crm_token_check_range_table(rangeTable, ereport_on_violation))
+		return false;
+	if (!crm_extension_active())
 		return true;
 
 	foreach(lc, rangeTable)
@@ -92,7 +96,7 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 		if (!crm_decide(roleid, rte->relid, &d))
 			continue;
 
-		needed = required_actions(rte);
+		needed = crm_required_actions(rte);
 		for (int i = 0; i < lengthof(action_order); i++)
 		{
 			int			action = action_order[i];
@@ -116,10 +120,12 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 			crm_deny_explain_analyze(roleid, &d);
 		}
 		if (crm_utility_context == CRM_IN_COPY_TO && (needed & CRM_READ) &&
-			!(d.system & CRM_SYS_EXPORT))
+			(crm_token_active() || !(d.system & CRM_SYS_EXPORT)))
 		{
 			if (!ereport_on_violation)
 				return false;
+			if (crm_token_active())
+				crm_deny_token_system(crm_token_name(), "export", "COPY ... TO");
 			crm_deny_system(roleid, "export", "COPY ... TO");
 		}
 	}

@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "nodes/value.h"
 #include "utils/acl.h"
+#include "utils/lsyscache.h"
 
 #include "crmperm.h"
 
@@ -166,4 +167,63 @@ crm_deny_tenant(Oid roleid, const char *resource, const char *action, const char
 			 errdetail("The new row's tenant column \"%s\" does not hold the role's tenant id.",
 					   tenant_column),
 			 errhint("No grant crosses the tenant boundary; write rows of the role's own tenant (crmperm.tenant_id()).")));
+}
+
+/*
+ * Denials under an API token name the token: the integrator holding it
+ * knows what to ask for.  A token's scopes are fixed when it is created.
+ */
+void
+crm_deny_token_scope(const char *token, const char *scopes, const char *resource, int action)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: token \"%s\" lacks \"%s.%s\"",
+					token, resource, crm_action_name(action)),
+			 errdetail("Token scopes: %s.", scopes),
+			 errhint("A token's scopes are fixed: create a token whose scopes include \"%s.%s\" with crmperm.create_token(), and revoke this one.",
+					 resource, crm_action_name(action))));
+}
+
+void
+crm_deny_token_relation(const char *token, Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: token \"%s\" may not access relation \"%s\"",
+					token, get_rel_name(relid)),
+			 errdetail("A token reaches only tables managed by crmperm, views over them and the system catalogs.")));
+}
+
+void
+crm_deny_token_role(const char *token, Oid principal, Oid roleid, const char *resource)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: token \"%s\" acts as role \"%s\", not \"%s\"",
+					token, GetUserNameFromId(principal, false),
+					GetUserNameFromId(roleid, false)),
+			 errdetail("Resource \"%s\" would be accessed as role \"%s\" (the owner of a view or of a SECURITY DEFINER function).",
+					   resource, GetUserNameFromId(roleid, false)),
+			 errhint("Under a token, read through security_invoker views and functions that are not SECURITY DEFINER.")));
+}
+
+void
+crm_deny_token_statement(const char *token, const char *command)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: token \"%s\" may not run %s", token, command),
+			 errdetail("Under a token only queries, COPY, cursors, prepared statements, SET and transaction control run.")));
+}
+
+void
+crm_deny_token_system(const char *token, const char *permission, const char *needed_for)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: token \"%s\" lacks \"%s\"", token, permission),
+			 errdetail("%s needs the system permission %s; tokens carry no system permissions.",
+					   needed_for, permission),
+			 errhint("Run it as a role that holds %s, without a token.", permission)));
 }

@@ -208,6 +208,8 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	CrmUtilityContext save_context = crm_utility_context;
 	Oid			renamed = InvalidOid;
 
+	if (crm_token_active())
+		crm_token_check_utility(parsetree);
 	if (crm_extension_active())
 	{
 		renamed = renamed_column_table(parsetree);

@@ -1,0 +1,879 @@
+/*-------------------------------------------------------------------------
+ * tokens.c
+ *		API tokens: authenticate() switches the current user to the token's
+ *		principal from C, transaction callbacks switch it back, and every
+ *		statement under a token is narrowed to the token's scopes.
+ *
+ * A token is "crm_" + a 12-hex-digit key id (public: it finds the row) + "_"
+ * + 43 base64url characters of secret (256 bits from pg_strong_random).
+ * Only SHA-256 of the whole token is stored, and compared in constant time.
+ *
+ * The switch is SetUserIdAndSecContext(principal, ... |
+ * SECURITY_LOCAL_USERID_CHANGE): the login role need not be a member of the
+ * principal, and SET ROLE, RESET ROLE, SET SESSION AUTHORIZATION and
+ * set_config('role', ...) fail for the rest of the transaction.  At COMMIT or
+ * PREPARE an XactCallback restores the login role (so the next client of a
+ * transaction pooler does not inherit the token); at ROLLBACK PostgreSQL
+ * restores it itself and the callback forgets the token.  With session =>
+ * true the commit instead makes the principal the session's role
+ * (SetCurrentRoleId, as SET ROLE would, without its membership check), and
+ * the token stays active until logout().
+ *
+ * Under a token, every statement is checked here before it runs:
+ *   - the token is still valid (revocation and expiry bite at once: the
+ *     token's row is re-read whenever crmperm's catalog changed);
+ *   - each table it touches is a crmperm resource (or a system catalog, or a
+ *     view, whose tables are in the same range table), accessed as the
+ *     principal itself (not as a view owner or a SECURITY DEFINER function's
+ *     owner), for actions among the token's scopes;
+ *   - utility statements are limited to transaction control, cursors,
+ *     prepared statements, EXPLAIN, COPY, SET/SHOW (not of role) and the
+ *     like.
+ *
+ * Failed attempts are throttled per login role in shared memory.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "commands/extension.h"
+#include "common/base64.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/cmdtag.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "crmperm.h"
+
+PG_FUNCTION_INFO_V1(crmperm_token_secret);
+PG_FUNCTION_INFO_V1(crmperm_authenticate);
+PG_FUNCTION_INFO_V1(crmperm_logout);
+PG_FUNCTION_INFO_V1(crmperm_token_name);
+
+#define TOKEN_PREFIX		"crm_"
+#define KEY_ID_BYTES		6	/* 12 hex digits */
+#define SECRET_BYTES		32	/* 43 base64url characters */
+#define KEY_ID_LEN			(KEY_ID_BYTES * 2)
+#define SECRET_LEN			43
+#define TOKEN_LEN			(sizeof(TOKEN_PREFIX) - 1 + KEY_ID_LEN + 1 + SECRET_LEN)
+
+/* Failed attempts per login role, in shared memory. */
+#define THROTTLE_SLOTS		256
+
+typedef struct ThrottleSlot
+{
+	Oid			role;			/* InvalidOid: free */
+	int			failures;		/* in the window that started at window_start */
+	TimestampTz window_start;
+	TimestampTz locked_until;
+} ThrottleSlot;
+
+typedef struct ThrottleShared
+{
+	slock_t		mutex;
+	ThrottleSlot slots[THROTTLE_SLOTS];
+} ThrottleShared;
+
+typedef enum TokenMode
+{
+	TOKEN_NONE = 0,
+	TOKEN_TRANSACTION,			/* ends at commit or rollback */
+	TOKEN_SESSION_PENDING,		/* session => true, not committed yet */
+	TOKEN_SESSION				/* session => true, committed */
+} TokenMode;
+
+/* One scope of the active token: a resource and its actions (CRM_* bits). */
+typedef struct TokenScope
+{
+	char		resource[NAMEDATALEN];
+	int			actions;
+} TokenScope;
+
+/* The active token of this backend. */
+static struct
+{
+	TokenMode	mode;
+	char		name[NAMEDATALEN];
+	Oid			principal;
+	Oid			saved_user;		/* restored at commit (transaction mode) */
+	int			saved_sec_context;
+	SubTransactionId subid;		/* where authenticated, until committed */
+	int			nest_level;
+	List	   *scopes;			/* TokenScope entries, in token_context */
+	char	   *scope_list;		/* "leads.create, leads.read", for messages */
+	uint64		checked_at;		/* catalog version the row was read at */
+	TimestampTz expires;		/* DT_NOEND: none */
+	bool		dead;			/* revoked, expired or tampered with: ends at
+								 * the end of the transaction */
+} token;
+
+/* A session token was ended in this transaction: a rollback must not undo it. */
+static bool session_ended_in_xact = false;
+
+static MemoryContext token_context = NULL;
+static ThrottleShared *throttle = NULL;
+static int	max_failures = 5;
+static int	failure_window = 60;	/* seconds */
+static int	lockout = 300;		/* seconds */
+static Oid	information_schema_nsp = InvalidOid;
+
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
+
+/* ---- shared memory: the throttle ---- */
+
+static void
+tokens_shmem_request(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ThrottleShared)));
+}
+
+static void
+tokens_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	throttle = ShmemInitStruct("crmperm token throttle", sizeof(ThrottleShared), &found);
+	if (!found)
+	{
+		memset(throttle, 0, sizeof(ThrottleShared));
+		SpinLockInit(&throttle->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The slot of a role (the mutex held), or NULL. */
+static ThrottleSlot *
+throttle_find(Oid role)
+{
+	for (int i = 0; i < THROTTLE_SLOTS; i++)
+		if (throttle->slots[i].role == role)
+			return &throttle->slots[i];
+	return NULL;
+}
+
+/* Seconds a login role must still wait before it may try again (0: none). */
+static int
+throttle_wait(Oid role)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ThrottleSlot *slot;
+	TimestampTz until = 0;
+	long		secs;
+	int			usecs;
+
+	SpinLockAcquire(&throttle->mutex);
+	slot = throttle_find(role);
+	if (slot)
+		until = slot->locked_until;
+	SpinLockRelease(&throttle->mutex);
+	if (until <= now)
+		return 0;
+	TimestampDifference(now, until, &secs, &usecs);
+	return (int) secs + 1;
+}
+
+/*
+ * Count a failure.  When the table is full, the slot that changed longest
+ * ago is reused (a locked one only when every slot is locked).
+ */
+static void
+throttle_fail(Oid role)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ThrottleSlot *slot;
+
+	SpinLockAcquire(&throttle->mutex);
+	slot = throttle_find(role);
+	if (slot == NULL)
+	{
+		for (int i = 0; i < THROTTLE_SLOTS; i++)
+		{
+			ThrottleSlot *s = &throttle->slots[i];
+
+			if (slot == NULL ||
+				(slot->locked_until > now && s->locked_until <= now) ||
+				((slot->locked_until > now) == (s->locked_until > now) &&
+				 Max(s->window_start, s->locked_until) < Max(slot->window_start, slot->locked_until)))
+				slot = s;
+		}
+		memset(slot, 0, sizeof(*slot));
+		slot->role = role;
+	}
+	if (slot->window_start + (TimestampTz) failure_window * USECS_PER_SEC <= now)
+	{
+		slot->window_start = now;
+		slot->failures = 0;
+	}
+	if (++slot->failures >= max_failures)
+	{
+		slot->locked_until = now + (TimestampTz) lockout * USECS_PER_SEC;
+		slot->failures = 0;
+		slot->window_start = now;
+	}
+	SpinLockRelease(&throttle->mutex);
+}
+
+/* ---- the active token ---- */
+
+bool
+crm_token_active(void)
+{
+	return token.mode != TOKEN_NONE;
+}
+
+static void
+token_forget(void)
+{
+	MemoryContextReset(token_context);
+	memset(&token, 0, sizeof(token));
+}
+
+/* Make the login role the session's role again and forget the token. */
+static void
+end_session_token(void)
+{
+	SetCurrentRoleId(InvalidOid, false);
+	token_forget();
+	session_ended_in_xact = true;
+}
+
+static void
+tokens_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			if (token.mode == TOKEN_TRANSACTION ||
+				(token.mode == TOKEN_SESSION_PENDING && token.dead))
+			{
+				SetUserIdAndSecContext(token.saved_user, token.saved_sec_context);
+				token_forget();
+			}
+			else if (token.mode == TOKEN_SESSION_PENDING)
+			{
+				SetUserIdAndSecContext(token.saved_user, token.saved_sec_context);
+				SetCurrentRoleId(token.principal, false);
+				token.mode = TOKEN_SESSION;
+			}
+			else if (token.mode == TOKEN_SESSION && token.dead)
+				end_session_token();
+			session_ended_in_xact = false;
+			break;
+		case XACT_EVENT_ABORT:
+			/* PostgreSQL has restored the user the transaction started with */
+			if (token.mode == TOKEN_TRANSACTION || token.mode == TOKEN_SESSION_PENDING)
+				token_forget();
+			else if (token.mode == TOKEN_SESSION && token.dead)
+				end_session_token();
+			/* ... which is the principal again if a session token ended here */
+			if (session_ended_in_xact)
+				SetCurrentRoleId(InvalidOid, false);
+			session_ended_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+tokens_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if ((token.mode != TOKEN_TRANSACTION && token.mode != TOKEN_SESSION_PENDING) ||
+		token.subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		token.subid = parentSubid;
+		token.nest_level--;
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		token_forget();			/* the user was restored with the subtransaction */
+}
+
+/* "leads.create, leads.read" from a text[] of scopes, and the parsed list. */
+static void
+load_scopes(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	StringInfoData buf;
+	MemoryContext old = MemoryContextSwitchTo(token_context);
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *scope = TextDatumGetCString(elems[i]);
+		char	   *dot = strchr(scope, '.');
+		ListCell   *lc;
+		TokenScope *ts = NULL;
+
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", scope);
+		if (dot == NULL)
+			continue;
+		*dot = '\0';
+		foreach(lc, token.scopes)
+			if (strcmp(((TokenScope *) lfirst(lc))->resource, scope) == 0)
+				ts = lfirst(lc);
+		if (ts == NULL)
+		{
+			ts = palloc0(sizeof(TokenScope));
+			strlcpy(ts->resource, scope, NAMEDATALEN);
+			token.scopes = lappend(token.scopes, ts);
+		}
+		for (int a = CRM_READ; a <= CRM_DELETE; a <<= 1)
+			if (strcmp(dot + 1, crm_action_name(a)) == 0)
+				ts->actions |= a;
+	}
+	token.scope_list = buf.data;
+	MemoryContextSwitchTo(old);
+}
+
+/* May the active token do this action on this resource? */
+bool
+crm_token_allows(const char *resource, int action)
+{
+	ListCell   *lc;
+
+	foreach(lc, token.scopes)
+	{
+		TokenScope *ts = lfirst(lc);
+
+		if (strcmp(ts->resource, resource) == 0)
+			return (ts->actions & action) != 0;
+	}
+	return false;
+}
+
+const char *
+crm_token_name(void)
+{
+	return token.mode != TOKEN_NONE ? token.name : NULL;
+}
+
+static void
+deny_invalid(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("token \"%s\" is no longer valid", token.name),
+			 errdetail("It was revoked or it expired, or its principal can no longer be narrowed by a token."),
+			 errhint("The token ends with this transaction; authenticate again with a valid token.")));
+}
+
+/*
+ * Is the active token still valid?  Its row is re-read when crmperm's
+ * catalog changed (revoke_token() changes it), its expiry compared at every
+ * statement.
+ */
+static void
+check_token_valid(void)
+{
+	uint64		version;
+
+	if (token.dead)
+		deny_invalid();
+
+	if (token.mode == TOKEN_SESSION && GetOuterUserId() != token.principal)
+	{
+		token.dead = true;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: the role of token \"%s\" was changed", token.name),
+				 errdetail("A token acts as role \"%s\" only; this session switched away from it.",
+						   GetUserNameFromId(token.principal, false)),
+				 errhint("The token ends with this transaction; authenticate again.")));
+	}
+
+	AcceptInvalidationMessages();
+	version = crm_catalog_version();
+	if (version != token.checked_at)
+	{
+		Datum		arg = CStringGetTextDatum(token.name);
+		Oid			argtype = TEXTOID;
+		bool		valid = false;
+
+		SPI_connect();
+		crm_spi_execute("SELECT t.expires, t.revoked IS NULL"
+						" AND crmperm._token_principal_problem(t.principal) IS NULL"
+						" FROM crmperm.api_tokens t WHERE t.name OPERATOR(pg_catalog.=) $1",
+						1, &argtype, &arg, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			Datum		expires = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			token.expires = isnull ? DT_NOEND : DatumGetTimestampTz(expires);
+			valid = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SPI_finish();
+		if (!valid)
+			token.dead = true;
+		token.checked_at = version;
+	}
+	if (token.expires <= GetCurrentStatementStartTimestamp())
+		token.dead = true;
+	if (token.dead)
+		deny_invalid();
+}
+
+static bool
+system_namespace(Oid nsp)
+{
+	if (!OidIsValid(information_schema_nsp))
+		information_schema_nsp = get_namespace_oid("information_schema", true);
+	return nsp == PG_CATALOG_NAMESPACE || nsp == PG_TOAST_NAMESPACE ||
+		nsp == information_schema_nsp || nsp == get_namespace_oid("crmperm", true);
+}
+
+/*
+ * Under a token, may this range table run?  Denials raise crmperm's error
+ * (or return false when the caller only asks).
+ */
+bool
+crm_token_check_range_table(List *rangeTable, bool ereport_on_violation)
+{
+	ListCell   *lc;
+
+	/* crmperm reading its catalog; foreign key checks run as the table owner */
+	if (crm_cache_loading || InNoForceRLSOperation())
+		return true;
+	check_token_valid();
+	crm_extension_active();		/* makes the relation cache current */
+
+	foreach(lc, rangeTable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+		const CrmRelation *rel;
+		Oid			roleid;
+		int			needed;
+
+		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+			continue;
+		rel = crm_relation(rte->relid);
+		if (rel == NULL)
+		{
+			if (rte->relkind == RELKIND_VIEW || system_namespace(get_rel_namespace(rte->relid)))
+				continue;
+			if (!ereport_on_violation)
+				return false;
+			crm_deny_token_relation(token.name, rte->relid);
+		}
+		roleid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+		if (roleid != token.principal)
+		{
+			if (!ereport_on_violation)
+				return false;
+			crm_deny_token_role(token.name, token.principal, roleid, rel->resource);
+		}
+		needed = crm_required_actions(rte);
+		for (int a = CRM_READ; a <= CRM_DELETE; a <<= 1)
+			if ((needed & a) && !crm_token_allows(rel->resource, a))
+			{
+				if (!ereport_on_violation)
+					return false;
+				crm_deny_token_scope(token.name, token.scope_list, rel->resource, a);
+			}
+	}
+	return true;
+}
+
+/*
+ * Under a token, may this utility statement run?  Only statements that run
+ * queries through the executor (checked there), or change nothing but the
+ * session's own settings, cursors and prepared statements.
+ */
+void
+crm_token_check_utility(Node *parsetree)
+{
+	if (crm_cache_loading)
+		return;
+	switch (nodeTag(parsetree))
+	{
+		case T_TransactionStmt:
+			return;				/* COMMIT and ROLLBACK always run */
+		case T_VariableSetStmt:
+			{
+				const char *name = ((VariableSetStmt *) parsetree)->name;
+
+				if (name && (strcmp(name, "role") == 0 ||
+							 strcmp(name, "session_authorization") == 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("permission denied: cannot change the role while token \"%s\" is active",
+									token.name),
+							 errdetail("A token acts as role \"%s\" only.",
+									   GetUserNameFromId(token.principal, false)),
+							 errhint("End the token with crmperm.logout() first.")));
+				break;
+			}
+		case T_DeclareCursorStmt:
+			if ((((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) &&
+				token.mode == TOKEN_TRANSACTION)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied: cannot declare a WITH HOLD cursor under token \"%s\"",
+								token.name),
+						 errdetail("The token ends with the transaction; the cursor would outlive it."),
+						 errhint("Declare the cursor WITHOUT HOLD, or authenticate with session => true.")));
+			break;
+		case T_DiscardStmt:
+			if (((DiscardStmt *) parsetree)->target == DISCARD_ALL &&
+				token.mode == TOKEN_SESSION)
+			{
+				end_session_token();	/* DISCARD ALL resets the session */
+				return;
+			}
+			break;
+		case T_VariableShowStmt:
+		case T_FetchStmt:
+		case T_ClosePortalStmt:
+		case T_PrepareStmt:
+		case T_ExecuteStmt:
+		case T_DeallocateStmt:
+		case T_ExplainStmt:
+		case T_CopyStmt:
+		case T_CallStmt:
+		case T_DoStmt:
+		case T_ConstraintsSetStmt:
+			break;
+		default:
+			check_token_valid();
+			crm_deny_token_statement(token.name, GetCommandTagName(CreateCommandTag(parsetree)));
+	}
+	check_token_valid();
+}
+
+/* ---- SQL-callable ---- */
+
+/* SHA-256 of a token, with PostgreSQL's own implementation. */
+static void
+token_hash(const char *tok, size_t len, uint8 *digest)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) tok, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+/* crmperm._token_secret(): key_id, token, hash of a new token. */
+Datum
+crmperm_token_secret(PG_FUNCTION_ARGS)
+{
+	uint8		key_id[KEY_ID_BYTES];
+	uint8		secret[SECRET_BYTES];
+	char		tok[TOKEN_LEN + 1];
+	char		b64[64];
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	bytea	   *hash;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	int			len;
+	char	   *p;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!pg_strong_random(key_id, sizeof(key_id)) || !pg_strong_random(secret, sizeof(secret)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random token")));
+
+	strcpy(tok, TOKEN_PREFIX);
+	p = tok + strlen(TOKEN_PREFIX);
+	p += hex_encode((const char *) key_id, sizeof(key_id), p);
+	*p++ = '_';
+	len = pg_b64_encode((const char *) secret, sizeof(secret), b64, sizeof(b64));
+	if (len < SECRET_LEN)
+		elog(ERROR, "could not encode a token");
+	for (int i = 0; i < SECRET_LEN; i++)	/* base64url, no padding */
+		*p++ = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+	*p = '\0';
+	Assert(p - tok == TOKEN_LEN);
+
+	token_hash(tok, TOKEN_LEN, digest);
+	hash = palloc(VARHDRSZ + sizeof(digest));
+	SET_VARSIZE(hash, VARHDRSZ + sizeof(digest));
+	memcpy(VARDATA(hash), digest, sizeof(digest));
+
+	values[0] = PointerGetDatum(cstring_to_text_with_len(tok + strlen(TOKEN_PREFIX), KEY_ID_LEN));
+	values[1] = CStringGetTextDatum(tok);
+	values[2] = PointerGetDatum(hash);
+	explicit_bzero(secret, sizeof(secret));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * The one answer to every failed attempt, whatever the reason: SQLSTATE
+ * 28000, the statement (which holds the token) kept out of the log.
+ */
+static void
+fail_authentication(Oid login)
+{
+	throttle_fail(login);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("token authentication failed"),
+			 errhidestmt(true), errhidecontext(true)));
+}
+
+/* Does a token have the shape crmperm gives tokens? */
+static bool
+well_formed(const char *tok, size_t len)
+{
+	size_t		prefix = strlen(TOKEN_PREFIX);
+
+	if (len != TOKEN_LEN || strncmp(tok, TOKEN_PREFIX, prefix) != 0 ||
+		tok[prefix + KEY_ID_LEN] != '_')
+		return false;
+	for (size_t i = prefix; i < prefix + KEY_ID_LEN; i++)
+		if (!((tok[i] >= '0' && tok[i] <= '9') || (tok[i] >= 'a' && tok[i] <= 'f')))
+			return false;
+	for (size_t i = prefix + KEY_ID_LEN + 1; i < len; i++)
+		if (!isalnum((unsigned char) tok[i]) && tok[i] != '-' && tok[i] != '_')
+			return false;
+	return true;
+}
+
+/*
+ * Record when a token was used: at most once a minute, on a primary, never
+ * waiting for a row another transaction holds.
+ */
+static void
+touch_token(const char *name)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	Oid			argtype = TEXTOID;
+
+	if (RecoveryInProgress() || XactReadOnly)
+		return;
+	crm_spi_execute("WITH l AS (SELECT u.name FROM crmperm.token_usage u"
+					" WHERE u.name OPERATOR(pg_catalog.=) $1 AND (u.last_used IS NULL"
+					" OR u.last_used OPERATOR(pg_catalog.<) (pg_catalog.now()"
+					" OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval))"
+					" FOR UPDATE SKIP LOCKED)"
+					" UPDATE crmperm.token_usage u SET last_used = pg_catalog.now()"
+					" FROM l WHERE u.name OPERATOR(pg_catalog.=) l.name",
+					1, &argtype, &arg, SPI_OK_UPDATE);
+}
+
+/* crmperm.authenticate(token text, session boolean DEFAULT false) */
+Datum
+crmperm_authenticate(PG_FUNCTION_ARGS)
+{
+	bool		session = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	Oid			login = GetSessionUserId();
+	text	   *arg;
+	char	   *tok;
+	size_t		len;
+	int			wait;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	uint8		stored[PG_SHA256_DIGEST_LENGTH];
+	bool		found = false;
+	bool		valid = false;
+	Oid			principal = InvalidOid;
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	if (token.mode != TOKEN_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("token \"%s\" is already active", token.name),
+				 errdetail("A second token does not replace the first, nor add to it."),
+				 errhint("End the token with crmperm.logout() or by ending the transaction, then authenticate again."),
+				 errhidestmt(true), errhidecontext(true)));
+	if (InLocalUserIdChange() || InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("crmperm.authenticate() cannot be called in a SECURITY DEFINER function or a restricted operation"),
+				 errhidestmt(true), errhidecontext(true)));
+	if (session && GetOuterUserId() != login)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a session token needs the login role"),
+				 errdetail("The session has switched to role \"%s\" with SET ROLE.",
+						   GetUserNameFromId(GetOuterUserId(), false)),
+				 errhint("Run RESET ROLE first."),
+				 errhidestmt(true), errhidecontext(true)));
+
+	wait = throttle_wait(login);
+	if (wait > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("too many failed token authentications for role \"%s\"",
+						GetUserNameFromId(login, false)),
+				 errdetail("Further attempts are refused for %d more seconds.", wait),
+				 errhidestmt(true), errhidecontext(true)));
+
+	if (PG_ARGISNULL(0))
+		fail_authentication(login);
+	arg = PG_GETARG_TEXT_PP(0);
+	tok = text_to_cstring(arg);
+	len = strlen(tok);
+	if (!well_formed(tok, len))
+		fail_authentication(login);
+	token_hash(tok, len, digest);
+
+	SPI_connect();
+	{
+		Datum		key = PointerGetDatum(cstring_to_text_with_len(tok + strlen(TOKEN_PREFIX),
+																	KEY_ID_LEN));
+		Oid			argtype = TEXTOID;
+
+		crm_spi_execute("SELECT t.hash, t.name, t.principal::pg_catalog.oid, t.scopes,"
+						" t.expires, t.revoked IS NULL"
+						" AND (t.expires IS NULL OR t.expires OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp())"
+						" AND crmperm._token_principal_problem(t.principal) IS NULL"
+						" FROM crmperm.api_tokens t WHERE t.key_id OPERATOR(pg_catalog.=) $1",
+						1, &argtype, &key, SPI_OK_SELECT);
+	}
+	explicit_bzero(tok, len);
+	memset(stored, 0, sizeof(stored));
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bytea	   *hash = DatumGetByteaPP(SPI_getbinval(tup, desc, 1, &isnull));
+
+		if (VARSIZE_ANY_EXHDR(hash) == sizeof(stored))
+		{
+			memcpy(stored, VARDATA_ANY(hash), sizeof(stored));
+			found = true;
+		}
+		valid = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		principal = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+	/* compared whatever was found, in constant time */
+	if (timingsafe_bcmp(digest, stored, sizeof(digest)) != 0 || !found || !valid)
+	{
+		SPI_finish();
+		fail_authentication(login);
+	}
+
+	/* the token holds: remember it, then become its principal */
+	token_forget();
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		expires = SPI_getbinval(tup, desc, 5, &isnull);
+
+		token.expires = isnull ? DT_NOEND : DatumGetTimestampTz(expires);
+		strlcpy(token.name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)), NAMEDATALEN);
+		load_scopes(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
+	}
+	touch_token(token.name);
+	SPI_finish();
+	MemoryContextSwitchTo(caller_context);
+
+	token.principal = principal;
+	token.checked_at = crm_catalog_version();
+	token.subid = GetCurrentSubTransactionId();
+	token.nest_level = GetCurrentTransactionNestLevel();
+	GetUserIdAndSecContext(&token.saved_user, &token.saved_sec_context);
+	SetUserIdAndSecContext(principal, token.saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	token.mode = session ? TOKEN_SESSION_PENDING : TOKEN_TRANSACTION;
+	PG_RETURN_OID(principal);
+}
+
+/* crmperm.logout(): end the active token now (nothing if none is active). */
+Datum
+crmperm_logout(PG_FUNCTION_ARGS)
+{
+	Oid			user;
+	int			sec_context;
+
+	if (token.mode == TOKEN_NONE)
+		PG_RETURN_VOID();
+	GetUserIdAndSecContext(&user, &sec_context);
+	if (token.mode == TOKEN_SESSION)
+	{
+		/* only at the top: a rollback of a savepoint would bring it back */
+		if (GetCurrentTransactionNestLevel() != 1 || InLocalUserIdChange() ||
+			InSecurityRestrictedOperation())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("crmperm.logout() cannot end a session token here"),
+					 errdetail("It runs inside a savepoint, a SECURITY DEFINER function or a restricted operation."),
+					 errhint("Call it as a statement of its own, outside savepoints.")));
+		end_session_token();
+		PG_RETURN_VOID();
+	}
+	if (GetCurrentTransactionNestLevel() != token.nest_level || user != token.principal ||
+		sec_context != (token.saved_sec_context | SECURITY_LOCAL_USERID_CHANGE))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crmperm.logout() must be called where crmperm.authenticate() was"),
+				 errdetail("It runs inside a savepoint or function that started after the token."),
+				 errhint("Call it as a statement of its own, or end the transaction.")));
+	SetUserIdAndSecContext(token.saved_user, token.saved_sec_context);
+	token_forget();
+	PG_RETURN_VOID();
+}
+
+/* crmperm._token_name(): the active token, for whoami(). */
+Datum
+crmperm_token_name(PG_FUNCTION_ARGS)
+{
+	if (token.mode == TOKEN_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(token.name));
+}
+
+void
+crm_tokens_init(void)
+{
+	DefineCustomIntVariable("crmperm.token_max_failures",
+							"Failed token authentications from one login role that lock it out.",
+							NULL, &max_failures, 5, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("crmperm.token_failure_window",
+							"Time in which crmperm.token_max_failures failures lock a login role out.",
+							NULL, &failure_window, 60, 1, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("crmperm.token_lockout",
+							"How long a locked-out login role's token authentications are refused.",
+							NULL, &lockout, 300, 1, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = tokens_shmem_request;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = tokens_shmem_startup;
+
+	token_context = AllocSetContextCreate(TopMemoryContext, "crmperm token",
+										  ALLOCSET_SMALL_SIZES);
+	RegisterXactCallback(tokens_xact_callback, NULL);
+	RegisterSubXactCallback(tokens_subxact_callback, NULL);
+}
