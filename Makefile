@@ -2,7 +2,7 @@
 
 MODULE_big = crmperm
 OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin.o src/errors.o src/fields.o \
-       src/tokens.o
+       src/tokens.o src/audit.o
 EXTENSION = crmperm
 DATA = $(wildcard sql/crmperm--*.sql)
 PGFILEDESC = "crmperm - CRM-style permissions enforced inside PostgreSQL"
@@ -27,3 +27,9 @@ demo:
 
 bench:
 	@test/bench/run.sh
+
+# PostgreSQL's own regression suite with crmperm preloaded (and beside pgaudit
+# and pg_stat_statements) must match a run without it.  Not part of make test.
+.PHONY: check-core
+check-core: install
+	@test/check-core.sh

@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(crmperm_team_ids);
 PG_FUNCTION_INFO_V1(crmperm_department_ids);
 PG_FUNCTION_INFO_V1(crmperm_tenant_id);
 PG_FUNCTION_INFO_V1(crmperm_may_manage_tokens);
+PG_FUNCTION_INFO_V1(crmperm_may_view_audit);
 
 /* Who may call what. */
 typedef enum CrmAdminRight
@@ -63,6 +64,8 @@ static const CrmAdminFunction admin_functions[] = {
 	{"whoami", RIGHT_ANYONE, 0},
 	{"create_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS},
 	{"revoke_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS},
+	{"verify_audit", RIGHT_SYSTEM, CRM_SYS_VIEW_AUDIT},
+	{"purge_audit", RIGHT_SUPERUSER, 0},
 };
 
 /* Cached in fn_extra: the implementation and who may call it. */
@@ -168,6 +171,7 @@ check_right(DispatchInfo *info, FunctionCallInfo fcinfo, Oid caller)
 		case RIGHT_SUPERUSER:
 			if (superuser_arg(caller))
 				return;
+			crm_audit_event(CRM_AUDIT_DENIAL, NULL, psprintf("crmperm.%s()", info->name), -1);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: only a superuser may call crmperm.%s()", info->name)));
@@ -179,6 +183,7 @@ check_right(DispatchInfo *info, FunctionCallInfo fcinfo, Oid caller)
 		case RIGHT_SYSTEM:
 			if (has_system_permission(caller, info->permission))
 				return;
+			crm_audit_event(CRM_AUDIT_DENIAL, NULL, system_permission_name(info->permission), -1);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: role \"%s\" lacks \"%s\"",
@@ -406,11 +411,18 @@ crmperm_department_ids(PG_FUNCTION_ARGS)
 }
 
 /*
- * crmperm._may_manage_tokens(): may the current role see the tokens view
- * (a superuser, or a holder of manage_tokens, not under a token)?
+ * crmperm._may_manage_tokens() and _may_view_audit(): may the current role
+ * see the tokens view, or the audit trail (a superuser, or a holder of the
+ * permission, not under a token)?
  */
 Datum
 crmperm_may_manage_tokens(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(has_system_permission(GetUserId(), CRM_SYS_MANAGE_TOKENS));
+}
+
+Datum
+crmperm_may_view_audit(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(has_system_permission(GetUserId(), CRM_SYS_VIEW_AUDIT));
 }

@@ -259,6 +259,27 @@ load_relations(void)
 		rel->toprelid = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
 	}
 
+	/* tables whose reads are audited (crmperm 1.1) */
+	crm_spi_query("SELECT r.resource FROM crmperm.resources r"
+				  " WHERE EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+				  "  WHERE a.attrelid OPERATOR(pg_catalog.=) 'crmperm.resources'::pg_catalog.regclass"
+				  "  AND a.attname OPERATOR(pg_catalog.=) 'audit_reads')"
+				  " AND (pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.->>) 'audit_reads')::boolean",
+				  InvalidOid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		char	   *resource = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 1, &isnull));
+		HASH_SEQ_STATUS status;
+		CrmRelation *rel;
+
+		hash_seq_init(&status, rel_hash);
+		while ((rel = hash_seq_search(&status)) != NULL)
+			if (strcmp(rel->resource, resource) == 0)
+				rel->audit_reads = true;
+	}
+
 	crm_spi_query("SELECT 'crmperm._in_scope(boolean,text,text,text)'::pg_catalog.regprocedure,"
 				  " 'crmperm._in_tenant(boolean,text,text,text)'::pg_catalog.regprocedure,"
 				  " 'crmperm._field_in_scope(boolean,text,text,text)'::pg_catalog.regprocedure,"
@@ -426,6 +447,18 @@ crm_extension_active(void)
 		return false;
 	cache_ensure();
 	return ext_present && hash_get_num_entries(rel_hash) > 0;
+}
+
+/*
+ * crm_extension_active() without making the cache current: for hooks that
+ * may run without a snapshot (ExecutorEnd), where reading the catalog is not
+ * possible.  They see the cache as the statement's start left it.
+ */
+bool
+crm_extension_loaded(void)
+{
+	return !crm_cache_loading && IsTransactionState() && ext_present && rel_hash != NULL &&
+		hash_get_num_entries(rel_hash) > 0;
 }
 
 /*

@@ -34,4 +34,5 @@ _PG_init(void)
 	crm_utility_init();
 	crm_fields_init();
 	crm_tokens_init();
+	crm_audit_init();
 }

@@ -43,6 +43,7 @@ typedef struct CrmRelation
 	NameData	department_column;
 	NameData	tenant_column;
 	List	   *fields;			/* CrmField entries: the protected fields */
+	bool		audit_reads;	/* audit_reads(): every read is audited */
 } CrmRelation;
 
 /* A protected field of a relation (attno in that relation: partitions differ). */
@@ -159,6 +160,7 @@ extern bool crm_cache_loading;
 
 extern void crm_cache_init(void);
 extern bool crm_extension_active(void);
+extern bool crm_extension_loaded(void);
 extern const CrmRelation *crm_relation(Oid relid);
 extern const CrmRelation *crm_relation_by_resource(const char *resource);
 extern const CrmPrincipal *crm_principal(Oid roleid);
@@ -203,6 +205,7 @@ extern CrmUtilityContext crm_utility_context;
 extern void crm_crud_init(void);
 extern const char *crm_action_name(int action);
 extern int	crm_required_actions(RangeTblEntry *rte);
+extern const int crm_action_order[CRM_NACTIONS];
 
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);
@@ -224,6 +227,20 @@ extern const char *crm_token_name(void);
 extern bool crm_token_allows(const char *resource, int action);
 extern bool crm_token_check_range_table(List *rangeTable, bool ereport_on_violation);
 extern void crm_token_check_utility(Node *parsetree);
+
+/* ---- audit.c: events that outlive their transaction ---- */
+typedef enum CrmAuditKind
+{
+	CRM_AUDIT_DENIAL,
+	CRM_AUDIT_AUTH_SUCCESS,
+	CRM_AUDIT_AUTH_FAILURE,
+	CRM_AUDIT_READ
+} CrmAuditKind;
+
+extern void crm_audit_init(void);
+extern void crm_audit_event(CrmAuditKind kind, const char *resource, const char *action,
+							int64 rows);
+extern void crm_audit_auth(bool success, const char *token);
 
 /* ---- admin.c ---- */
 extern List *crm_caller_search_path(void);

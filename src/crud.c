@@ -25,7 +25,7 @@ static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
 static object_access_hook_type prev_object_access = NULL;
 
 /* Checked in this order, so a write is named before the read it implies. */
-static const int action_order[] = {CRM_CREATE, CRM_UPDATE, CRM_DELETE, CRM_READ};
+const int	crm_action_order[CRM_NACTIONS] = {CRM_CREATE, CRM_UPDATE, CRM_DELETE, CRM_READ};
 
 const char *
 crm_action_name(int action)
@@ -97,9 +97,9 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 			continue;
 
 		needed = crm_required_actions(rte);
-		for (int i = 0; i < lengthof(action_order); i++)
+		for (int i = 0; i < lengthof(crm_action_order); i++)
 		{
-			int			action = action_order[i];
+			int			action = crm_action_order[i];
 
 			if ((needed & action) && !crm_action_allowed(&d, action))
 			{

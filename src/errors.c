@@ -2,7 +2,8 @@
  * errors.c
  *		The one place where denials are worded, so that every path (CRUD,
  *		TRUNCATE, COPY, and later fields, scopes and tokens) names the
- *		principal and the exact missing permission the same way.
+ *		principal and the exact missing permission the same way, and where
+ *		every denial is audited (audit.c) before it is raised.
  *
  * Messages never carry a value from a row.
  *-------------------------------------------------------------------------
@@ -66,6 +67,7 @@ crm_deny_action(Oid roleid, const CrmDecision *d, int action)
 {
 	const char *rolename = GetUserNameFromId(roleid, false);
 
+	crm_audit_event(CRM_AUDIT_DENIAL, d->resource, crm_action_name(action), -1);
 	if (d->sensitive && action != CRM_READ)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -85,6 +87,7 @@ crm_deny_action(Oid roleid, const CrmDecision *d, int action)
 void
 crm_deny_truncate_scope(Oid roleid, const CrmDecision *d)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, d->resource, "delete", -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s.delete\" with scope \"all\"",
@@ -97,6 +100,7 @@ crm_deny_truncate_scope(Oid roleid, const CrmDecision *d)
 void
 crm_deny_system(Oid roleid, const char *permission, const char *needed_for)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, NULL, permission, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s\"",
@@ -108,6 +112,7 @@ crm_deny_system(Oid roleid, const char *permission, const char *needed_for)
 void
 crm_deny_explain_analyze(Oid roleid, const CrmDecision *d)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, d->resource, "read", -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" may not run EXPLAIN ANALYZE on \"%s\"",
@@ -120,6 +125,7 @@ void
 crm_deny_scope(Oid roleid, const char *resource, const char *action, const char *scopes,
 			   bool new_row, bool field)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, action, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
@@ -138,6 +144,8 @@ crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa, int p
 {
 	const char *field = fa->field->name;
 
+	crm_audit_event(CRM_AUDIT_DENIAL, d->resource,
+					psprintf("%s.%s", field, crm_action_name(privilege)), -1);
 	if (fa->field->readonly)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -160,6 +168,7 @@ crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa, int p
 void
 crm_deny_tenant(Oid roleid, const char *resource, const char *action, const char *tenant_column)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, action, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
@@ -176,6 +185,7 @@ crm_deny_tenant(Oid roleid, const char *resource, const char *action, const char
 void
 crm_deny_token_scope(const char *token, const char *scopes, const char *resource, int action)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, crm_action_name(action), -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: token \"%s\" lacks \"%s.%s\"",
@@ -188,6 +198,7 @@ crm_deny_token_scope(const char *token, const char *scopes, const char *resource
 void
 crm_deny_token_relation(const char *token, Oid relid)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, get_rel_name(relid), "access", -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: token \"%s\" may not access relation \"%s\"",
@@ -198,6 +209,7 @@ crm_deny_token_relation(const char *token, Oid relid)
 void
 crm_deny_token_role(const char *token, Oid principal, Oid roleid, const char *resource)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, "access as another role", -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: token \"%s\" acts as role \"%s\", not \"%s\"",
@@ -211,6 +223,7 @@ crm_deny_token_role(const char *token, Oid principal, Oid roleid, const char *re
 void
 crm_deny_token_statement(const char *token, const char *command)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, NULL, command, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: token \"%s\" may not run %s", token, command),
@@ -220,6 +233,7 @@ crm_deny_token_statement(const char *token, const char *command)
 void
 crm_deny_token_system(const char *token, const char *permission, const char *needed_for)
 {
+	crm_audit_event(CRM_AUDIT_DENIAL, NULL, permission, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: token \"%s\" lacks \"%s\"", token, permission),

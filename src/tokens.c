@@ -405,6 +405,7 @@ check_token_valid(void)
 	if (token.mode == TOKEN_SESSION && GetOuterUserId() != token.principal)
 	{
 		token.dead = true;
+		crm_audit_event(CRM_AUDIT_DENIAL, NULL, "role changed under a token", -1);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: the role of token \"%s\" was changed", token.name),
@@ -495,13 +496,17 @@ crm_token_check_range_table(List *rangeTable, bool ereport_on_violation)
 			crm_deny_token_role(token.name, token.principal, roleid, rel->resource);
 		}
 		needed = crm_required_actions(rte);
-		for (int a = CRM_READ; a <= CRM_DELETE; a <<= 1)
+		for (int i = 0; i < CRM_NACTIONS; i++)
+		{
+			int			a = crm_action_order[i];
+
 			if ((needed & a) && !crm_token_allows(rel->resource, a))
 			{
 				if (!ereport_on_violation)
 					return false;
 				crm_deny_token_scope(token.name, token.scope_list, rel->resource, a);
 			}
+		}
 	}
 	return true;
 }
@@ -526,6 +531,8 @@ crm_token_check_utility(Node *parsetree)
 
 				if (name && (strcmp(name, "role") == 0 ||
 							 strcmp(name, "session_authorization") == 0))
+				{
+					crm_audit_event(CRM_AUDIT_DENIAL, NULL, name, -1);
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							 errmsg("permission denied: cannot change the role while token \"%s\" is active",
@@ -533,17 +540,21 @@ crm_token_check_utility(Node *parsetree)
 							 errdetail("A token acts as role \"%s\" only.",
 									   GetUserNameFromId(token.principal, false)),
 							 errhint("End the token with crmperm.logout() first.")));
+				}
 				break;
 			}
 		case T_DeclareCursorStmt:
 			if ((((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) &&
 				token.mode == TOKEN_TRANSACTION)
+			{
+				crm_audit_event(CRM_AUDIT_DENIAL, NULL, "DECLARE CURSOR WITH HOLD", -1);
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied: cannot declare a WITH HOLD cursor under token \"%s\"",
 								token.name),
 						 errdetail("The token ends with the transaction; the cursor would outlive it."),
 						 errhint("Declare the cursor WITHOUT HOLD, or authenticate with session => true.")));
+			}
 			break;
 		case T_DiscardStmt:
 			if (((DiscardStmt *) parsetree)->target == DISCARD_ALL &&
@@ -639,9 +650,10 @@ crmperm_token_secret(PG_FUNCTION_ARGS)
  * 28000, the statement (which holds the token) kept out of the log.
  */
 static void
-fail_authentication(Oid login)
+fail_authentication(Oid login, const char *name)
 {
 	throttle_fail(login);
+	crm_audit_auth(false, name);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("token authentication failed"),
@@ -702,6 +714,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 	uint8		stored[PG_SHA256_DIGEST_LENGTH];
 	bool		found = false;
 	bool		valid = false;
+	char	   *name = NULL;
 	Oid			principal = InvalidOid;
 	MemoryContext caller_context = CurrentMemoryContext;
 
@@ -728,20 +741,23 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 
 	wait = throttle_wait(login);
 	if (wait > 0)
+	{
+		crm_audit_auth(false, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("too many failed token authentications for role \"%s\"",
 						GetUserNameFromId(login, false)),
 				 errdetail("Further attempts are refused for %d more seconds.", wait),
 				 errhidestmt(true), errhidecontext(true)));
+	}
 
 	if (PG_ARGISNULL(0))
-		fail_authentication(login);
+		fail_authentication(login, NULL);
 	arg = PG_GETARG_TEXT_PP(0);
 	tok = text_to_cstring(arg);
 	len = strlen(tok);
 	if (!well_formed(tok, len))
-		fail_authentication(login);
+		fail_authentication(login, NULL);
 	token_hash(tok, len, digest);
 
 	SPI_connect();
@@ -772,13 +788,18 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 			found = true;
 		}
 		valid = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		name = MemoryContextStrdup(caller_context,
+								   TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
 		principal = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 	}
 	/* compared whatever was found, in constant time */
 	if (timingsafe_bcmp(digest, stored, sizeof(digest)) != 0 || !found || !valid)
 	{
+		/* the name only when the secret matched: a key id alone proves nothing */
+		if (!found || timingsafe_bcmp(digest, stored, sizeof(digest)) != 0)
+			name = NULL;
 		SPI_finish();
-		fail_authentication(login);
+		fail_authentication(login, name);
 	}
 
 	/* the token holds: remember it, then become its principal */
@@ -804,6 +825,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&token.saved_user, &token.saved_sec_context);
 	SetUserIdAndSecContext(principal, token.saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	token.mode = session ? TOKEN_SESSION_PENDING : TOKEN_TRANSACTION;
+	crm_audit_auth(true, token.name);
 	PG_RETURN_OID(principal);
 }
 
