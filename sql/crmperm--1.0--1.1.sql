@@ -255,3 +255,9 @@ RETURNS TABLE (ok boolean, records bigint, first_broken bigint, detail text)
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.purge_audit(before timestamptz) RETURNS bigint
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+
+-- Checks that change nothing may run in parallel workers.
+ALTER FUNCTION crmperm._not_null(anyelement, text) PARALLEL SAFE;
+ALTER FUNCTION crmperm._check_name(text, text) PARALLEL SAFE;
+ALTER FUNCTION crmperm._check_list(text[], text[], text) PARALLEL SAFE;
+ALTER FUNCTION crmperm._check_hash_grants(text, name, text, text[]) PARALLEL SAFE;

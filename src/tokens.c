@@ -30,7 +30,9 @@
  *     prepared statements, EXPLAIN, COPY, SET/SHOW (not of role) and the
  *     like.
  *
- * Failed attempts are throttled per login role in shared memory.
+ * Failed attempts are throttled per login role in shared memory.  A token's
+ * secret never reaches the server log (an emit_log_hook redacts it), nor
+ * pg_stat_statements.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -53,6 +55,8 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/cmdtag.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -60,6 +64,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/timestamp.h"
 
 #include "crmperm.h"
@@ -138,6 +143,7 @@ static Oid	information_schema_nsp = InvalidOid;
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
+static emit_log_hook_type prev_emit_log = NULL;
 
 /* ---- shared memory: the throttle ---- */
 
@@ -527,6 +533,7 @@ crm_token_check_utility(Node *parsetree)
 			return;				/* COMMIT and ROLLBACK always run */
 		case T_VariableSetStmt:
 			{
+				/* no check of the token's row: SET TRANSACTION needs no snapshot taken */
 				const char *name = ((VariableSetStmt *) parsetree)->name;
 
 				if (name && (strcmp(name, "role") == 0 ||
@@ -541,7 +548,7 @@ crm_token_check_utility(Node *parsetree)
 									   GetUserNameFromId(token.principal, false)),
 							 errhint("End the token with crmperm.logout() first.")));
 				}
-				break;
+				return;
 			}
 		case T_DeclareCursorStmt:
 			if ((((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) &&
@@ -581,6 +588,93 @@ crm_token_check_utility(Node *parsetree)
 			crm_deny_token_statement(token.name, GetCommandTagName(CreateCommandTag(parsetree)));
 	}
 	check_token_valid();
+}
+
+/* ---- keeping tokens out of the server log ---- */
+
+/*
+ * Where a token starts in s (its secret TOKEN_LEN - SECRET_LEN characters
+ * further), or NULL.
+ */
+static char *
+find_token(const char *s)
+{
+	const char *p = s;
+
+	while (s && (p = strstr(p, TOKEN_PREFIX)) != NULL)
+	{
+		size_t		prefix = strlen(TOKEN_PREFIX);
+		bool		ok = strlen(p) >= TOKEN_LEN && p[prefix + KEY_ID_LEN] == '_';
+
+		for (size_t i = prefix; ok && i < prefix + KEY_ID_LEN; i++)
+			ok = isxdigit((unsigned char) p[i]);
+		for (size_t i = prefix + KEY_ID_LEN + 1; ok && i < TOKEN_LEN; i++)
+			ok = isalnum((unsigned char) p[i]) || p[i] == '-' || p[i] == '_';
+		if (ok)
+			return (char *) p;
+		p += prefix;
+	}
+	return NULL;
+}
+
+/* Overwrite the secret of every token in s with '*' (the key id stays). */
+static void
+redact(char *s)
+{
+	char	   *p;
+
+	while ((p = find_token(s)) != NULL)
+	{
+		memset(p + TOKEN_LEN - SECRET_LEN, '*', SECRET_LEN);
+		s = p + TOKEN_LEN;
+	}
+}
+
+/*
+ * Every message that goes to the server log: a token in its text (the
+ * "statement: ..." line of log_statement, the "parameters: $1 = ..." detail
+ * of a bind parameter, an error's context) loses its secret, and a statement
+ * holding a token is not appended to the message.  Clients get the same
+ * redacted message.
+ */
+static void
+tokens_emit_log(ErrorData *edata)
+{
+	if (edata->output_to_server)
+	{
+		redact(edata->message);
+		redact(edata->detail);
+		redact(edata->detail_log);
+		redact(edata->hint);
+		redact(edata->context);
+		redact(edata->internalquery);
+		if (find_token(debug_query_string))
+			edata->hide_stmt = true;
+	}
+	if (prev_emit_log)
+		prev_emit_log(edata);
+}
+
+/*
+ * pg_stat_statements records a statement under the user it finished as.
+ * authenticate() changed the user midway, so the entry made when the
+ * statement was parsed (normalised: constants are $n) is not found, and a
+ * new one would be made from the raw text, token and all.  A top-level
+ * statement whose text holds a token is therefore not recorded.
+ */
+static void
+keep_token_out_of_statistics(void)
+{
+	ListCell   *lc;
+
+	if (ActivePortal == NULL || !find_token(ActivePortal->sourceText))
+		return;
+	foreach(lc, ActivePortal->stmts)
+	{
+		PlannedStmt *stmt = lfirst_node(PlannedStmt, lc);
+
+		stmt->queryId = UINT64CONST(0);
+	}
 }
 
 /* ---- SQL-callable ---- */
@@ -825,6 +919,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&token.saved_user, &token.saved_sec_context);
 	SetUserIdAndSecContext(principal, token.saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	token.mode = session ? TOKEN_SESSION_PENDING : TOKEN_TRANSACTION;
+	keep_token_out_of_statistics();
 	crm_audit_auth(true, token.name);
 	PG_RETURN_OID(principal);
 }
@@ -889,6 +984,8 @@ crm_tokens_init(void)
 							NULL, &lockout, 300, 1, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	prev_emit_log = emit_log_hook;
+	emit_log_hook = tokens_emit_log;
 	prev_shmem_request = shmem_request_hook;
 	shmem_request_hook = tokens_shmem_request;
 	prev_shmem_startup = shmem_startup_hook;

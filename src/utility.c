@@ -210,7 +210,15 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 
 	if (crm_token_active())
 		crm_token_check_utility(parsetree);
-	if (crm_extension_active())
+
+	/*
+	 * Only the statements acted on here look at the cache: loading it runs
+	 * queries, which take a snapshot, after which BEGIN ISOLATION LEVEL and
+	 * SET TRANSACTION are refused.
+	 */
+	if ((IsA(parsetree, CopyStmt) || IsA(parsetree, AlterTableStmt) ||
+		 IsA(parsetree, ExplainStmt) || IsA(parsetree, RenameStmt)) &&
+		crm_extension_active())
 	{
 		renamed = renamed_column_table(parsetree);
 		if (IsA(parsetree, CopyStmt) && !((CopyStmt *) parsetree)->is_from)
