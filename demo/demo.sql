@@ -332,3 +332,53 @@ UPDATE leads SET value = 30000, score = 90 WHERE name = 'Initech';
 RESET ROLE;
 \echo '-- as the DBA: the stored values were never overwritten with masks'
 SELECT name, source, score, value FROM leads ORDER BY id;
+
+\echo
+\echo '=============================================================================='
+\echo '10. API tokens: the portal backend holds a token instead of a password'
+\echo '=============================================================================='
+\echo 'The token acts as the portal principal, narrowed to its scopes. The app logs'
+\echo 'in as "integrations", which holds nothing and is not a member of portal.'
+CREATE ROLE integrations LOGIN;
+SELECT crmperm.create_token('customer portal', 'portal', '{clients.read,invoices.read}',
+                            expires_at => now() + interval '90 days') AS token \gset
+SELECT name, principal, scopes, expires IS NOT NULL AS expires FROM crmperm.tokens;
+SET SESSION AUTHORIZATION integrations;
+\set QUIET off
+\set ECHO queries
+\echo '-- the login role alone can do nothing'
+SELECT count(*) FROM clients;
+BEGIN;
+\echo '-- authenticate (pass the token as a bind parameter from an app)'
+SELECT crmperm.authenticate(:'token');
+SELECT current_user, session_user, (SELECT token FROM crmperm.whoami());
+\echo '-- allowed: clients.read is in the token scopes'
+SELECT name FROM clients ORDER BY id;
+\echo '-- denied: the portal principal may update clients, but the token may not'
+UPDATE clients SET name = 'x' WHERE id = 1;
+ROLLBACK;
+\echo '-- the transaction is over: the login role is back'
+SELECT current_user;
+BEGIN;
+SELECT crmperm.authenticate(:'token');
+\echo '-- denied: SET ROLE cannot widen a token'
+SET ROLE portal;
+ROLLBACK;
+\echo '-- denied: a wrong token; every failure gets the same answer'
+SELECT crmperm.authenticate('crm_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+\set ECHO none
+\set QUIET on
+RESET SESSION AUTHORIZATION;
+
+\echo
+\echo '=============================================================================='
+\echo '11. The audit trail: the denials above were recorded although they rolled back'
+\echo '=============================================================================='
+SELECT pg_sleep(1.5);
+\set QUIET off
+\set ECHO queries
+SELECT principal, token, resource, action, command
+  FROM crmperm.denials ORDER BY seq DESC LIMIT 4;
+SELECT kind, principal, resource, action FROM crmperm.audit_log
+ WHERE kind = 'change' ORDER BY seq DESC LIMIT 3;
+SELECT ok, detail FROM crmperm.verify_audit();

@@ -371,6 +371,19 @@ COMMIT;
 RESET ROLE;
 SELECT id, amount FROM pl_deals ORDER BY id;
 
+-- A transaction whose first statement sets its isolation level, right after
+-- crmperm's catalog changed (the cache is not reloaded by BEGIN: a reload
+-- takes a snapshot, after which the isolation level cannot be set)
+SELECT crmperm.grant('Plans read', 'pl_deals', ARRAY['read']);
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SHOW transaction_isolation;
+COMMIT;
+SELECT crmperm.revoke('Plans read', 'pl_deals', ARRAY['read']);
+BEGIN;
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+SHOW transaction_isolation;
+COMMIT;
+
 -- cleanup
 RESET plan_cache_mode;
 DEALLOCATE ALL;
