@@ -45,6 +45,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -101,6 +102,7 @@ typedef struct AuditShared
 static AuditShared *audit = NULL;
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
 
 static const char *const kind_names[] = {"denial", "auth_success", "auth_failure", "read"};
@@ -177,23 +179,16 @@ start_worker(int slot, Oid dbid)
 	}
 }
 
-/* The first word of the statement: SELECT, INSERT, ... (never more of it). */
-static void
-statement_kind(char *dst, size_t len)
-{
-	const char *s = debug_query_string;
-	size_t		n = 0;
+/*
+ * The kind of the statement running (SELECT, INSERT, CREATE TABLE, ...):
+ * set when the executor or the utility hook starts one, never its text.
+ */
+static const char *current_command = NULL;
 
-	dst[0] = '\0';
-	if (s == NULL)
-		return;
-	while (*s && (isspace((unsigned char) *s) || *s == '('))
-		s++;
-	while (s[n] && isalpha((unsigned char) s[n]) && n < len - 1)
-		n++;
-	for (size_t i = 0; i < n; i++)
-		dst[i] = pg_ascii_toupper((unsigned char) s[i]);
-	dst[n] = '\0';
+void
+crm_audit_set_command(Node *stmt)
+{
+	current_command = GetCommandTagName(CreateCommandTag(stmt));
 }
 
 static void
@@ -235,7 +230,8 @@ record_event(CrmAuditKind kind, const char *token, const char *resource, const c
 		strlcpy(ev.resource, resource, NAMEDATALEN);
 	if (action)
 		strlcpy(ev.action, action, sizeof(ev.action));
-	statement_kind(ev.command, sizeof(ev.command));
+	if (current_command)
+		strlcpy(ev.command, current_command, sizeof(ev.command));
 
 	initStringInfo(&line);
 	appendStringInfo(&line, "{\"kind\":\"%s\",\"database\":", kind_names[kind]);
@@ -300,6 +296,17 @@ crm_audit_auth(bool success, const char *token)
 				 "authenticate", -1);
 }
 
+static void
+audit_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (!crm_cache_loading)		/* not crmperm's own catalog queries */
+		crm_audit_set_command((Node *) queryDesc->plannedstmt);
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
 /*
  * Reads of tables marked with audit_reads(): one event per statement and
  * table, with the number of rows the statement returned or changed.
@@ -353,6 +360,7 @@ write_batch(void)
 	CrmAuditEvent batch[AUDIT_BATCH];
 	uint64		tail;
 	int			n = 0;
+	bool		written = false;
 
 	SpinLockAcquire(&audit->mutex);
 	tail = worker_queue->tail;
@@ -405,6 +413,7 @@ write_batch(void)
 									  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not write a crmperm audit event");
 		}
+		written = true;
 	}
 
 	SPI_finish();
@@ -414,7 +423,8 @@ write_batch(void)
 
 	SpinLockAcquire(&audit->mutex);
 	worker_queue->tail = tail + n;
-	worker_queue->written += n;
+	if (written)
+		worker_queue->written += n;
 	SpinLockRelease(&audit->mutex);
 	return n;
 }
@@ -434,7 +444,8 @@ crm_audit_worker_main(Datum main_arg)
 
 	worker_queue = &audit->queues[slot];
 	SpinLockAcquire(&audit->mutex);
-	if (worker_queue->dbid != dbid)
+	/* its queue was reset (a crash restart), or another writer has it */
+	if (worker_queue->dbid != dbid || worker_queue->worker_pid != 0)
 	{
 		SpinLockRelease(&audit->mutex);
 		proc_exit(0);
@@ -519,6 +530,8 @@ crm_audit_init(void)
 	shmem_request_hook = audit_shmem_request;
 	prev_shmem_startup = shmem_startup_hook;
 	shmem_startup_hook = audit_shmem_startup;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = audit_executor_start;
 	prev_executor_end = ExecutorEnd_hook;
 	ExecutorEnd_hook = audit_executor_end;
 }

@@ -241,6 +241,7 @@ extern void crm_audit_init(void);
 extern void crm_audit_event(CrmAuditKind kind, const char *resource, const char *action,
 							int64 rows);
 extern void crm_audit_auth(bool success, const char *token);
+extern void crm_audit_set_command(Node *stmt);
 
 /* ---- admin.c ---- */
 extern List *crm_caller_search_path(void);

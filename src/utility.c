@@ -208,6 +208,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	CrmUtilityContext save_context = crm_utility_context;
 	Oid			renamed = InvalidOid;
 
+	crm_audit_set_command(parsetree);
 	if (crm_token_active())
 		crm_token_check_utility(parsetree);
 
