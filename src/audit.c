@@ -212,6 +212,7 @@ record_event(CrmAuditKind kind, const char *token, const char *resource, const c
 	CrmAuditEvent ev;
 	StringInfoData line;
 	bool		start = false;
+	bool		dropped = false;
 	int			slot = -1;
 
 	if (audit == NULL || !IsTransactionState() || IsParallelWorker() || !OidIsValid(MyDatabaseId))
@@ -257,9 +258,10 @@ record_event(CrmAuditKind kind, const char *token, const char *resource, const c
 	{
 		AuditQueue *q = queue_for(MyDatabaseId, true);
 
+		dropped = q == NULL || q->head - q->tail >= AUDIT_QUEUE_LEN;
 		if (q == NULL)
 			audit->overflow_databases++;
-		else if (q->head - q->tail >= AUDIT_QUEUE_LEN)
+		else if (dropped)
 			q->overflow++;
 		else
 		{
@@ -275,7 +277,11 @@ record_event(CrmAuditKind kind, const char *token, const char *resource, const c
 	}
 	SpinLockRelease(&audit->mutex);
 
-	if (start)
+	if (dropped)
+		ereport(LOG_SERVER_ONLY,
+				(errmsg_internal("crmperm audit: queue full, the event above is in the server log only"),
+				 errhidestmt(true), errhidecontext(true)));
+	else if (start)
 		start_worker(slot, MyDatabaseId);
 	else if (slot >= 0 && audit->queues[slot].worker_latch)
 		SetLatch(audit->queues[slot].worker_latch);
