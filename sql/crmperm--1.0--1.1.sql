@@ -126,17 +126,18 @@ BEGIN
 END
 $$;
 
+-- The audited tables are the catalog tables whose changes invalidate the
+-- decision cache (crmperm--1.0.sql gives each an "invalidate" trigger).
 DO $$
 DECLARE
-    t text;
+    t regclass;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['resources', 'scopes', 'permission_sets', 'object_grants',
-                             'system_grants', 'roles', 'role_permission_sets',
-                             'role_assignments', 'set_assignments', 'principals',
-                             'fields', 'field_grants', 'secret', 'api_tokens']
+    FOR t IN SELECT g.tgrelid::regclass FROM pg_catalog.pg_trigger g
+               JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+              WHERE g.tgname = 'invalidate' AND c.relnamespace = 'crmperm'::regnamespace
     LOOP
         EXECUTE pg_catalog.format(
-            'CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON crmperm.%I '
+            'CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON %s '
             'FOR EACH ROW EXECUTE FUNCTION crmperm._audit_change()', t);
     END LOOP;
 END
@@ -372,6 +373,16 @@ governed AS (
 ),
 super_admins AS (
     SELECT p.principal::oid AS roleid FROM crmperm.principals p WHERE p.super_admin
+),
+-- assignments of CRM roles and of permission sets, with what undoes them
+assignments AS (
+    SELECT a.principal, a.role AS name, pg_catalog.format('CRM role "%s"', a.role) AS what,
+           'unassign_role' AS unassign, a.valid_until
+      FROM crmperm.role_assignments a
+    UNION ALL
+    SELECT s.principal, s.permission_set, pg_catalog.format('permission set "%s"', s.permission_set),
+           'unassign_permission_set', s.valid_until
+      FROM crmperm.set_assignments s
 ),
 -- 1. definer views and materialized views over managed tables
 view_reads AS (
@@ -636,34 +647,20 @@ f_stats AS (
 -- 7. expired assignments
 f_expired AS (
     SELECT 'info', 'expired_assignment', a.principal::text,
-           pg_catalog.format('Assignment of CRM role "%s" ended at %s: it no longer counts, but stays in the catalog.', a.role, a.valid_until),
-           pg_catalog.format('SELECT crmperm.unassign_role(%L, %L);', a.principal::text, a.role)
-      FROM crmperm.role_assignments a
+           pg_catalog.format('Assignment of %s ended at %s: it no longer counts, but stays in the catalog.', a.what, a.valid_until),
+           pg_catalog.format('SELECT crmperm.%s(%L, %L);', a.unassign, a.principal::text, a.name)
+      FROM assignments a
      WHERE a.valid_until <= now()
        AND EXISTS (SELECT FROM pg_authid r WHERE r.oid = a.principal::oid)
-    UNION ALL
-    SELECT 'info', 'expired_assignment', s.principal::text,
-           pg_catalog.format('Assignment of permission set "%s" ended at %s: it no longer counts, but stays in the catalog.', s.permission_set, s.valid_until),
-           pg_catalog.format('SELECT crmperm.unassign_permission_set(%L, %L);', s.principal::text, s.permission_set)
-      FROM crmperm.set_assignments s
-     WHERE s.valid_until <= now()
-       AND EXISTS (SELECT FROM pg_authid r WHERE r.oid = s.principal::oid)
 ),
 -- assignments left behind by DROP ROLE
 f_dropped AS (
     SELECT 'warning', 'assignment_of_dropped_role', a.principal::oid::text,
-           pg_catalog.format('Role OID %s no longer exists but is still assigned CRM role "%s"; a role that gets this OID later (OID wraparound, or a cluster this database is restored into) would receive it.',
-               a.principal::oid, a.role),
-           pg_catalog.format('SELECT crmperm.unassign_role(%L, %L);', a.principal::oid::text, a.role)
-      FROM crmperm.role_assignments a
+           pg_catalog.format('Role OID %s no longer exists but is still assigned %s; a role that gets this OID later (OID wraparound, or a cluster this database is restored into) would receive it.',
+               a.principal::oid, a.what),
+           pg_catalog.format('SELECT crmperm.%s(%L, %L);', a.unassign, a.principal::oid::text, a.name)
+      FROM assignments a
      WHERE NOT EXISTS (SELECT FROM pg_authid r WHERE r.oid = a.principal::oid)
-    UNION ALL
-    SELECT 'warning', 'assignment_of_dropped_role', s.principal::oid::text,
-           pg_catalog.format('Role OID %s no longer exists but is still assigned permission set "%s"; a role that gets this OID later (OID wraparound, or a cluster this database is restored into) would receive it.',
-               s.principal::oid, s.permission_set),
-           pg_catalog.format('SELECT crmperm.unassign_permission_set(%L, %L);', s.principal::oid::text, s.permission_set)
-      FROM crmperm.set_assignments s
-     WHERE NOT EXISTS (SELECT FROM pg_authid r WHERE r.oid = s.principal::oid)
     UNION ALL
     SELECT 'warning', 'assignment_of_dropped_role', p.principal::oid::text,
            pg_catalog.format('Role OID %s no longer exists but still has crmperm principal attributes%s; a role that gets this OID later (OID wraparound, or a cluster this database is restored into) would receive them.',

@@ -320,7 +320,7 @@ audit_executor_start(QueryDesc *queryDesc, int eflags)
 static void
 audit_executor_end(QueryDesc *queryDesc)
 {
-	if (queryDesc->estate && crm_extension_loaded())
+	if (queryDesc->estate && crm_reads_audited())
 	{
 		ListCell   *lc;
 

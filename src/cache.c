@@ -94,6 +94,7 @@ static HTAB *decision_hash = NULL;	/* (roleid, relid) -> CrmDecisionEntry */
 static HTAB *mask_hash = NULL;	/* (roleid, relid) -> CrmMasks */
 static Oid	check_fns[3];		/* by CrmCheck */
 static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
+static bool reads_audited = false;	/* some relation has audit_reads */
 
 static void
 crm_relcache_callback(Datum arg, Oid relid)
@@ -278,6 +279,7 @@ load_relations(void)
 		while ((rel = hash_seq_search(&status)) != NULL)
 			if (strcmp(rel->resource, resource) == 0)
 				rel->audit_reads = true;
+		reads_audited = true;
 	}
 
 	crm_spi_query("SELECT 'crmperm._in_scope(boolean,text,text,text)'::pg_catalog.regprocedure,"
@@ -372,6 +374,7 @@ reload_relations(void)
 	watched = NIL;
 	scope_defs = NIL;
 	hash_key = NULL;
+	reads_audited = false;
 	rel_built_at = rel_inval_count;
 	rel_hash = cache_hash("crmperm relations", sizeof(Oid), sizeof(CrmRelation), CrmRelContext);
 	decision_hash = cache_hash("crmperm decisions", sizeof(CrmGrantKey),
@@ -450,15 +453,16 @@ crm_extension_active(void)
 }
 
 /*
- * crm_extension_active() without making the cache current: for hooks that
- * may run without a snapshot (ExecutorEnd), where reading the catalog is not
- * possible.  They see the cache as the statement's start left it.
+ * Does some managed relation have audit_reads()?  Without making the cache
+ * current: for ExecutorEnd, which may run without a snapshot, where reading
+ * the catalog is not possible; it sees the cache as the statement's start
+ * left it.
  */
 bool
-crm_extension_loaded(void)
+crm_reads_audited(void)
 {
-	return !crm_cache_loading && IsTransactionState() && ext_present && rel_hash != NULL &&
-		hash_get_num_entries(rel_hash) > 0;
+	return reads_audited && !crm_cache_loading && IsTransactionState() && ext_present &&
+		rel_hash != NULL;
 }
 
 /*

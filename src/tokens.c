@@ -593,8 +593,8 @@ crm_token_check_utility(Node *parsetree)
 /* ---- keeping tokens out of the server log ---- */
 
 /*
- * Where a token starts in s (its secret TOKEN_LEN - SECRET_LEN characters
- * further), or NULL.
+ * Where something shaped like a token starts in s (its secret
+ * TOKEN_LEN - SECRET_LEN characters further), or NULL.
  */
 static char *
 find_token(const char *s)
@@ -754,24 +754,6 @@ fail_authentication(Oid login, const char *name)
 			 errhidestmt(true), errhidecontext(true)));
 }
 
-/* Does a token have the shape crmperm gives tokens? */
-static bool
-well_formed(const char *tok, size_t len)
-{
-	size_t		prefix = strlen(TOKEN_PREFIX);
-
-	if (len != TOKEN_LEN || strncmp(tok, TOKEN_PREFIX, prefix) != 0 ||
-		tok[prefix + KEY_ID_LEN] != '_')
-		return false;
-	for (size_t i = prefix; i < prefix + KEY_ID_LEN; i++)
-		if (!((tok[i] >= '0' && tok[i] <= '9') || (tok[i] >= 'a' && tok[i] <= 'f')))
-			return false;
-	for (size_t i = prefix + KEY_ID_LEN + 1; i < len; i++)
-		if (!isalnum((unsigned char) tok[i]) && tok[i] != '-' && tok[i] != '_')
-			return false;
-	return true;
-}
-
 /*
  * Record when a token was used: at most once a minute, on a primary, never
  * waiting for a row another transaction holds.
@@ -850,7 +832,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 	arg = PG_GETARG_TEXT_PP(0);
 	tok = text_to_cstring(arg);
 	len = strlen(tok);
-	if (!well_formed(tok, len))
+	if (len != TOKEN_LEN || find_token(tok) != tok)
 		fail_authentication(login, NULL);
 	token_hash(tok, len, digest);
 
