@@ -164,6 +164,32 @@ SELECT crmperm.authenticate(:'hook_token');
 SELECT * FROM tk_clients;
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+-- every other path to the same actions is narrowed the same way
+BEGIN;
+SELECT crmperm.authenticate(:'hook_token');
+INSERT INTO tk_leads (id, name, owner_id) VALUES (1, 'Acme', 'u1')
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SELECT crmperm.authenticate(:'hook_token');
+MERGE INTO tk_leads l USING (VALUES (9, 'Hooli')) v(id, name) ON l.id = v.id
+    WHEN NOT MATCHED THEN INSERT (name, owner_id) VALUES (v.name, 'u3');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+RESET SESSION AUTHORIZATION;
+CREATE FUNCTION tk_plpgsql_read() RETURNS bigint LANGUAGE plpgsql AS
+    'BEGIN RETURN (SELECT count(*) FROM tk_leads); END';
+SET SESSION AUTHORIZATION tk_app;
+BEGIN;
+SELECT crmperm.authenticate(:'hook_token');
+SELECT tk_plpgsql_read();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+RESET SESSION AUTHORIZATION;
+DROP FUNCTION tk_plpgsql_read();
+SET SESSION AUTHORIZATION tk_app;
+
 -- a table crmperm does not manage: not reachable with a token
 BEGIN;
 SELECT crmperm.authenticate(:'hook_token');
