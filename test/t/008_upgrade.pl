@@ -218,7 +218,7 @@ ok(wait_for_log(qr/crmperm audit: \{"kind":"denial","database":"a","login":"post
 # ---------------------------------------------------------------------------
 # ALTER EXTENSION crmperm UPDATE
 # ---------------------------------------------------------------------------
-$node->safe_psql('a', 'ALTER EXTENSION crmperm UPDATE');
+$node->safe_psql('a', q{ALTER EXTENSION crmperm UPDATE TO '1.1'});
 is($node->safe_psql('a', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), '1.1',
 	'a: updated to 1.1');
 is($node->safe_psql('a', q{SELECT count(*) FROM crmperm.audit_log}), '0',
@@ -275,11 +275,30 @@ is($node->safe_psql('a', q{SELECT written FROM crmperm.audit_queue}),
 	'a, 1.1: audit_queue.written is the number of events written to audit_log');
 
 # ---------------------------------------------------------------------------
-# Database b: crmperm 1.1 installed directly.  Its catalog equals a's.
+# ALTER EXTENSION crmperm UPDATE to the newest version, from 1.1 (a) and
+# from 1.0 in one step (c); decisions stay the same.
+# ---------------------------------------------------------------------------
+my $newest = $node->safe_psql('postgres',
+	q{SELECT default_version FROM pg_available_extensions WHERE name = 'crmperm'});
+$node->safe_psql('a', 'ALTER EXTENSION crmperm UPDATE');
+is($node->safe_psql('a', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), $newest,
+	"a: updated from 1.1 to $newest");
+is($node->safe_psql('a', $decisions), $before, "a, $newest: the same rows, values, explain_access answers, tokens and catalog rows");
+is(token_use('a', $token), $token_before, "a, $newest: the token made under 1.0 still authenticates and reads the same");
+
+$node->safe_psql('postgres', 'CREATE DATABASE c');
+$node->safe_psql('c', q{CREATE EXTENSION crmperm VERSION '1.0'});
+$node->safe_psql('c', 'ALTER EXTENSION crmperm UPDATE');
+is($node->safe_psql('c', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), $newest,
+	"c: updated from 1.0 to $newest in one ALTER EXTENSION");
+
+# ---------------------------------------------------------------------------
+# Database b: the newest version installed directly.  Its catalog equals a's
+# (and c's).
 # ---------------------------------------------------------------------------
 $node->safe_psql('b', 'CREATE EXTENSION crmperm');
-is($node->safe_psql('b', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), '1.1',
-	'b: a fresh CREATE EXTENSION installs 1.1');
+is($node->safe_psql('b', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), $newest,
+	"b: a fresh CREATE EXTENSION installs $newest");
 
 sub dump_of
 {
@@ -396,6 +415,8 @@ for my $what (sort keys %catalog)
 	my $in_b = $node->safe_psql('b', $catalog{$what});
 	isnt($in_a, "", "catalog, $what: a has some");
 	same_text($in_a, $in_b, "catalog, $what: a (updated) equals b (fresh)");
+	same_text($node->safe_psql('c', $catalog{$what}), $in_b,
+		"catalog, $what: c (1.0 updated in one step) equals b (fresh)");
 }
 
 # nothing went wrong in crmperm along the way
