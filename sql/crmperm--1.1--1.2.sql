@@ -42,3 +42,18 @@
 -- lint() (redefined last: each section above may add findings).
 -- ---------------------------------------------------------------------------
 
+-- The 1.1 findings stay in _lint_base(); each section above adds its own
+-- crmperm._lint_<topic>() with the same columns, joined here.
+ALTER FUNCTION crmperm._lint() RENAME TO _lint_base;
+
+CREATE FUNCTION crmperm._lint()
+RETURNS TABLE (severity text, finding text, object text, detail text, fix text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+SELECT f.severity, f.finding, f.object, f.detail, f.fix
+  FROM (
+    SELECT * FROM crmperm._lint_base()
+  ) f
+ ORDER BY CASE f.severity WHEN 'error' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END,
+          f.finding COLLATE "C", f.object COLLATE "C", f.detail COLLATE "C"
+$$;
+REVOKE ALL ON FUNCTION crmperm._lint() FROM PUBLIC;
