@@ -15,12 +15,16 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test demo bench deps
+.PHONY: test test-readme demo bench deps
 deps:
 	@test/deps.sh
 
 test:
 	@test/run.sh
+
+# The README's tour, run as written (one suite of make test).
+test-readme:
+	@test/run.sh readme
 
 demo:
 	@demo/run.sh

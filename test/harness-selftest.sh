@@ -1,0 +1,85 @@
+#!/bin/bash
+# test/harness-selftest.sh: test/run.sh itself, as root, from a mode-700
+# checkout (as a DBA's clone in /root), against a tiny fixture.  About ten
+# seconds.  Run by make test as its first suite; needs crmperm installed (its
+# cluster preloads it) and root.
+#
+# The fixture: this tree's test/run.sh, test/suites.sh and test/deps.sh, a
+# Makefile that builds nothing, and
+#   sql/st_a_pass.sql    passes
+#   sql/st_b_fail.sql    its output differs from expected/st_b_fail.out
+#   sql/st_c_noexp.sql   has no expected file: pg_regress stops there, so
+#   sql/st_d_after.sql   (which would pass) never runs
+#   test/t/st_ok.pl      passes
+#   test/t/st_dies.pl    dies before its first test
+# First run: "2 passed, 4 failed" with each failure named (two "did not
+# run"), a non-zero exit, the diff in test/output/ of the fixture.  Second
+# run, the failing files removed: "3 passed, 0 failed", exit 0, no
+# test/output/.  After each run the directory the harness got as TMPDIR (a
+# stand-in for /tmp, mode 1777) must be empty again: nothing is left behind.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+failed=0
+fail() { echo "harness-selftest: FAIL: $*"; failed=1; }
+
+[ "$(id -u)" = 0 ] || { echo "harness-selftest: FAIL: must run as root"; exit 1; }
+
+# mktemp -d makes mode-700 directories, owned by root: the postgres user
+# cannot enter the checkout, as in /root.
+co=$(mktemp -d "${TMPDIR:-/tmp}/crmperm-selftest-co.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/crmperm-selftest-tmp.XXXXXX")
+trap 'rm -rf "$co" "$tmp" "$co".*.out' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+chmod 700 "$co"
+chmod 1777 "$tmp"
+su postgres -s /bin/bash -c "test -x '$co'" 2>/dev/null && fail "postgres can enter the mode-700 checkout: the test proves nothing"
+
+mkdir -p "$co/test/t" "$co/sql" "$co/expected"
+cp "$here/run.sh" "$here/suites.sh" "$here/deps.sh" "$co/test/"
+printf 'all:\ninstall:\n.PHONY: all install\n' > "$co/Makefile"
+
+printf 'SELECT 1 AS one;\n' > "$co/sql/st_a_pass.sql"
+printf 'SELECT 1 AS one;\n one \n-----\n   1\n(1 row)\n\n' > "$co/expected/st_a_pass.out"
+printf 'SELECT 2 AS two;\n' > "$co/sql/st_b_fail.sql"
+printf 'SELECT 2 AS two;\n two \n-----\n   3\n(1 row)\n\n' > "$co/expected/st_b_fail.out"
+printf 'SELECT 3 AS three;\n' > "$co/sql/st_c_noexp.sql"
+printf 'SELECT 4 AS four;\n' > "$co/sql/st_d_after.sql"
+printf 'SELECT 4 AS four;\n four \n------\n    4\n(1 row)\n\n' > "$co/expected/st_d_after.out"
+printf 'use strict;\nuse Test::More;\nok(1, "fixture");\ndone_testing();\n' > "$co/test/t/st_ok.pl"
+printf 'use strict;\ndie "fixture dies before any test\\n";\n' > "$co/test/t/st_dies.pl"
+
+# run LABEL: test/run.sh of the fixture, its output in $co.LABEL.out (not
+# in $tmp, which must stay empty), its exit code in $rc
+run() {
+    (cd "$co" && TMPDIR="$tmp" test/run.sh) > "$co.$1.out" 2>&1
+    rc=$?
+    leftover=$(ls -A "$tmp")
+    [ -z "$leftover" ] || fail "$1: left behind in TMPDIR: $leftover"
+}
+
+show() { sed 's/^/    | /' "$co.$1.out"; }
+has() {  # has LABEL LINE: LINE is a whole line of the output
+    grep -qxF -- "$2" "$co.$1.out" || { fail "$1: no line \"$2\""; show "$1"; }
+}
+
+run failing
+has failing "2 passed, 4 failed"
+has failing "  regress/st_b_fail"
+has failing "  regress/st_c_noexp (did not run)"
+has failing "  regress/st_d_after (did not run)"
+has failing "  test/t/st_dies.pl"
+[ "$rc" -ne 0 ] || fail "failing: exit code 0"
+grep -q '^+   2$' "$co/test/output/regression.diffs" 2>/dev/null ||
+    { fail "failing: test/output/regression.diffs does not show the difference"; show failing; }
+
+rm "$co"/sql/st_b_fail.sql "$co"/sql/st_c_noexp.sql "$co"/test/t/st_dies.pl
+run passing
+has passing "3 passed, 0 failed"
+[ "$rc" -eq 0 ] || fail "passing: exit code $rc"
+[ -e "$co/test/output" ] && fail "passing: test/output/ is there after a passing run"
+
+if [ "$failed" -eq 0 ]; then
+    echo "harness-selftest: ok (a failing and a passing run from a mode-700 checkout: counts, exit codes, test/output/, nothing left in TMPDIR)"
+fi
+exit $failed
