@@ -4,7 +4,7 @@
 set -eu
 pkgs="make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap
       libtap-parser-sourcehandler-pgtap-perl libipc-run-perl postgresql-common
-      postgresql-15-pgaudit sqlsmith pgbouncer"
+      postgresql-15-pgaudit sqlsmith pgbouncer libdbd-pg-perl"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
