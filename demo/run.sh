@@ -20,6 +20,8 @@ echo
 # ON_ERROR_STOP=0: the denials are the point of the demo, so keep going.
 # Errors go to stderr; merge them into stdout (line-buffered, so they stay in
 # order) and drop psql's "psql:<file>:<line>: " prefix to keep it readable.
-pg_virtualenv -v 15 -o shared_preload_libraries=crmperm -- \
+# -t: the cluster lives in a private temporary directory (not /etc/postgresql),
+# removed on exit; psql runs as root, so the checkout may be mode 700.
+pg_virtualenv -t -v 15 -o shared_preload_libraries=crmperm -- \
     stdbuf -oL -eL psql -X -v ON_ERROR_STOP=0 -f "$here/demo.sql" 2>&1 \
     | sed -E 's/^psql:[^:]*:[0-9]+: //'

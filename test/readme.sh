@@ -62,7 +62,7 @@ awk -v out="$out" '
     }' README.md || exit 1
 nblocks=$(wc -l < "$out/blocks")
 
-psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS crmperm_tour' -c 'CREATE DATABASE crmperm_tour' ||
+PGOPTIONS='-c client_min_messages=warning' psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS crmperm_tour' -c 'CREATE DATABASE crmperm_tour' ||
     { echo "readme: could not create the database"; exit 1; }
 cd "$out"
 PGTZ=UTC LC_ALL=C.UTF-8 stdbuf -oL -eL psql -X -d crmperm_tour -v ON_ERROR_STOP=0 -P pager=off \
