@@ -15,8 +15,10 @@
 # First run: "2 passed, 4 failed" with each failure named (two "did not
 # run"), a non-zero exit, the diff in test/output/ of the fixture.  Second
 # run, the failing files removed: "3 passed, 0 failed", exit 0, no
-# test/output/.  After each run the directory the harness got as TMPDIR (a
-# stand-in for /tmp, mode 1777) must be empty again: nothing is left behind.
+# test/output/.  Third run, with a slow regress file, interrupted as Ctrl-C
+# does (SIGINT to its process group): it ends, and no process of it is left.
+# After each run the directory the harness got as TMPDIR (a stand-in for
+# /tmp, mode 1777) must be empty again: nothing is left behind.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 failed=0
@@ -28,7 +30,21 @@ fail() { echo "harness-selftest: FAIL: $*"; failed=1; }
 # cannot enter the checkout, as in /root.
 co=$(mktemp -d "${TMPDIR:-/tmp}/crmperm-selftest-co.XXXXXX")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/crmperm-selftest-tmp.XXXXXX")
-trap 'rm -rf "$co" "$tmp" "$co".*.out' EXIT
+# stray: the processes running from $tmp (none, unless the harness under
+# test leaves some: they are stopped here, after being reported)
+stray() { grep -lsF "$tmp" /proc/[0-9]*/cmdline | cut -d/ -f3 | grep -vx "$$"; }
+finish() {
+    local p
+    for p in $(stray); do
+        case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+            postgres) kill -QUIT "$p" 2>/dev/null ;;
+            *) kill -TERM "$p" 2>/dev/null ;;
+        esac
+    done
+    sleep 1
+    rm -rf "$co" "$tmp" "$co".*.out "$co.pgid"
+}
+trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 chmod 700 "$co"
@@ -79,7 +95,32 @@ has passing "3 passed, 0 failed"
 [ "$rc" -eq 0 ] || fail "passing: exit code $rc"
 [ -e "$co/test/output" ] && fail "passing: test/output/ is there after a passing run"
 
+# Interrupted: SIGINT to the run's process group (what Ctrl-C in a terminal
+# sends) while pg_regress waits on a slow query: the run ends, no process of
+# it is left, TMPDIR is empty.
+printf 'SELECT pg_sleep(120);\n' > "$co/sql/st_e_slow.sql"
+: > "$co/expected/st_e_slow.out"
+(cd "$co" && exec setsid bash -c 'echo $$ > "$0.pgid"; TMPDIR="$1" exec test/run.sh' "$co" "$tmp") \
+    > "$co.interrupted.out" 2>&1 &
+for i in $(seq 300); do
+    grep -q '^test st_e_slow ' "$co.interrupted.out" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q '^test st_e_slow ' "$co.interrupted.out" || { fail "interrupted: the slow test did not start"; show interrupted; }
+kill -INT -- "-$(cat "$co.pgid")"
+for i in $(seq 300); do
+    [ -z "$(jobs -pr)" ] && break
+    sleep 0.1
+done
+[ -z "$(jobs -pr)" ] || fail "interrupted: the run did not end within 30 s"
+sleep 0.5
+leftover=$(ls -A "$tmp")
+[ -z "$leftover" ] || { fail "interrupted: left behind in TMPDIR: $leftover"; show interrupted; }
+left=$(for p in $(stray); do ps -o pid=,args= -p "$p"; done)
+[ -z "$left" ] || fail "interrupted: processes left running: $left"
+has interrupted "interrupted"
+
 if [ "$failed" -eq 0 ]; then
-    echo "harness-selftest: ok (a failing and a passing run from a mode-700 checkout: counts, exit codes, test/output/, nothing left in TMPDIR)"
+    echo "harness-selftest: ok (a failing, a passing and an interrupted run from a mode-700 checkout: counts, exit codes, test/output/, nothing left in TMPDIR or running)"
 fi
 exit $failed

@@ -42,12 +42,33 @@ out="$top/test/output"
 rm -rf "$out"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/crmperm-test.XXXXXX") || { echo "0 passed, 1 failed"; exit 1; }
+# On every exit.  An interrupted run (Ctrl-C, kill) can leave processes
+# behind: su runs its command in a new session, which the terminal's SIGINT
+# does not reach, and su gives it only seconds before SIGKILL, so
+# pg_virtualenv may not drop its cluster.  Stop whatever runs from the work
+# directory (found by its path, which is ours alone): the suites, then the
+# servers they started (immediate shutdown); then remove it.
 cleanup() {
+    trap - EXIT INT TERM HUP
+    local pids f i alive
+    pids=$(grep -lsF "$work" /proc/[0-9]*/cmdline | cut -d/ -f3 | grep -vx "$$")
+    [ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+    for f in $(find "$work" -name postmaster.pid 2>/dev/null); do
+        i=$(head -1 "$f" 2>/dev/null)
+        [ -n "$i" ] && kill -QUIT "$i" 2>/dev/null && pids="$pids $i"
+    done
+    for i in $(seq 100); do
+        alive=""
+        for f in $pids; do kill -0 "$f" 2>/dev/null && alive="$alive $f"; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+    done
+    [ -n "$alive" ] && kill -KILL $alive 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+trap 'echo "interrupted"; exit 130' INT
+trap 'echo "terminated"; exit 143' TERM HUP
 chmod 755 "$work"
 tally="$work/tally"
 : > "$tally"
