@@ -438,19 +438,36 @@ crmperm_invalidate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* A name from the list, as its bit; 0 if it is not there. */
+static int
+named_bit(const char *name, const int *bits, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, crm_action_name(bits[i])) == 0)
+			return bits[i];
+	return 0;
+}
+
 /*
  * crmperm.check('leads.update'): may the current role do this now?  Also
- * takes a bare system permission ('export').  For apps building UIs: it
- * answers from the same decisions the executor enforces.
+ * takes a field privilege ('leads.source.create', as denials name it) and a
+ * bare system permission ('export').  For apps building UIs: it answers from
+ * the same decisions the executor enforces.  A scoped privilege answers true:
+ * the rows it covers are checked in the query.  A field that is not
+ * protected answers as its table's action.
  */
 Datum
 crmperm_check(PG_FUNCTION_ARGS)
 {
 	char	   *scope;
 	char	   *dot;
+	char	   *field = NULL;
+	char	   *what;
 	Oid			roleid = GetUserId();
 	const CrmRelation *rel;
 	CrmDecision d;
+	int			action;
+	ListCell   *lc;
 	static const int actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
 	static const int systems[] = {CRM_SYS_EXPORT, CRM_SYS_BULK, CRM_SYS_MANAGE_PERMISSIONS,
 	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT};
@@ -468,28 +485,52 @@ crmperm_check(PG_FUNCTION_ARGS)
 		for (int i = 0; i < lengthof(systems); i++)
 			if (strcmp(scope, system_permission_name(systems[i])) == 0)
 				PG_RETURN_BOOL(has_system_permission(roleid, systems[i]));
+	}
+	if (dot == NULL || dot == scope || dot[1] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid scope \"%s\"", scope),
-				 errhint("A scope is resource.action, such as leads.update, or a system permission.")));
-	}
+				 errmsg("invalid scope \"%s\"", crm_quote_arg(scope)),
+				 errhint("A scope is resource.action, such as leads.update, resource.field.privilege, such as leads.source.create, or a system permission.")));
 	*dot = '\0';
+	what = dot + 1;
+	if ((dot = strchr(what, '.')) != NULL)
+	{
+		*dot = '\0';
+		field = what;
+		what = dot + 1;
+	}
 	rel = crm_relation_by_resource(scope);
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("resource \"%s\" does not exist", scope)));
+				 errmsg("resource \"%s\" does not exist", crm_quote_arg(scope))));
+	action = named_bit(what, actions, field ? 3 : lengthof(actions));
+	if (action == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 field ? errmsg("unknown field privilege \"%s\"", crm_quote_arg(what)) :
+				 errmsg("unknown action \"%s\"", crm_quote_arg(what)),
+				 field ? errhint("Field privileges are read, create and update.") :
+				 errhint("Actions are read, create, update and delete.")));
 	if (!crm_decide(roleid, rel->relid, &d))
 		PG_RETURN_BOOL(false);
-	for (int i = 0; i < lengthof(actions); i++)
-		if (strcmp(dot + 1, crm_action_name(actions[i])) == 0)
-			PG_RETURN_BOOL(crm_action_allowed(&d, actions[i]) &&
-						   (!crm_token_active() || crm_token_allows(d.resource, actions[i])));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown action \"%s\"", dot + 1),
-			 errhint("Actions are read, create, update and delete.")));
-	PG_RETURN_NULL();
+	if (!crm_action_allowed(&d, action) ||
+		(crm_token_active() && !crm_token_allows(d.resource, action)))
+		PG_RETURN_BOOL(false);
+	if (field == NULL)
+		PG_RETURN_BOOL(true);
+	foreach(lc, d.fields)
+	{
+		CrmFieldAccess *fa = lfirst(lc);
+
+		if (strcmp(fa->field->name, field) == 0)
+			PG_RETURN_BOOL(crm_field_allowed(&d, fa, action));
+	}
+	if (get_attnum(rel->relid, field) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("field \"%s.%s\" does not exist", scope, crm_quote_arg(field))));
+	PG_RETURN_BOOL(true);
 }
 
 /* The current principal's attributes, for scope predicates and apps. */

@@ -124,7 +124,9 @@ crm_deny_action(Oid roleid, const CrmDecision *d, int action)
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\"",
 					rolename, d->resource, crm_action_name(action)),
 			 errdetail("Granted on %s: %s.", d->resource, crm_granted_list(d)),
-			 errhint("Grant it with crmperm.grant(), or add it to the token's scopes.")));
+			 crm_token_active() ?
+			 errhint("Grant it with crmperm.grant(), or add it to the token's scopes.") :
+			 errhint("Grant it with crmperm.grant().")));
 }
 
 void
