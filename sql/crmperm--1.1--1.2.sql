@@ -23,6 +23,27 @@ ALTER FUNCTION crmperm._check_mask(regclass, name, text) STRICT;
 -- them inside crmperm's plans, and EXECUTE is checked as the caller), but
 -- refuse to act unless called from a call site crmperm built (C).
 
+-- DROP ROLE (crmperm's utility hook, after the role is gone): its rows in
+-- this database's catalog go too (audited like every catalog change), and
+-- its tokens are revoked (kept: the audit trail names them).  Other
+-- databases keep theirs: lint() reports them (assignment_of_dropped_role,
+-- token_principal_invalid), and admin functions refuse the OID of a role that
+-- does not exist, except unassign_*, which remove such leftovers.
+CREATE FUNCTION crmperm._forget_role(principal oid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_authid a WHERE a.oid = principal) THEN
+        RETURN;
+    END IF;
+    DELETE FROM crmperm.role_assignments a WHERE a.principal::oid = _forget_role.principal;
+    DELETE FROM crmperm.set_assignments a WHERE a.principal::oid = _forget_role.principal;
+    DELETE FROM crmperm.principals p WHERE p.principal::oid = _forget_role.principal;
+    UPDATE crmperm.api_tokens t SET revoked = now()
+     WHERE t.principal::oid = _forget_role.principal AND t.revoked IS NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._forget_role(oid) FROM PUBLIC;
+
 -- One wording for an unknown value, in grant(), revoke(), grant_field(),
 -- grant_system() and check(): "unknown action "x"", HINT "Actions are read,
 -- create, update and delete."
