@@ -157,6 +157,17 @@ SELECT id, email, length(secret) AS hash_length FROM fz_leads;
 INSERT INTO fz_leads VALUES (2, 'u2', NULL, NULL);
 RESET ROLE;
 
+-- the C functions only the extension owner runs, called directly by a
+-- superuser with odd arguments: errors (STRICT: NULL is NULL)
+SELECT crmperm._check_mask('fz_leads', 'nosuch', 'null');
+SELECT crmperm._check_mask('fz_leads', NULL, 'null') IS NULL AS strict;
+SELECT crmperm._check_predicate('fz_leads', NULL) IS NULL AS strict;
+SELECT crmperm._check_predicate('fz_leads', repeat('(', 10000));
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm._invalidate();
+SELECT crmperm._forget_role(NULL);
+SELECT crmperm._caller() IS NOT NULL AS caller;
+
 -- the postmaster never restarted and this session is the one that began
 SELECT pg_postmaster_start_time() = :'started' AS same_postmaster,
        pg_backend_pid() = :pid AS same_session;
