@@ -26,6 +26,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -95,6 +96,13 @@ static HTAB *mask_hash = NULL;	/* (roleid, relid) -> CrmMasks */
 static Oid	check_fns[3];		/* by CrmCheck */
 static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
 static bool reads_audited = false;	/* some relation has audit_reads */
+
+/*
+ * The statement the cache was last made current in (by
+ * crm_extension_active()): its transaction and start time.
+ */
+static LocalTransactionId current_lxid = InvalidLocalTransactionId;
+static TimestampTz current_stmt = 0;
 
 static void
 crm_relcache_callback(Datum arg, Oid relid)
@@ -449,7 +457,31 @@ crm_extension_active(void)
 	if (crm_cache_loading || !IsTransactionState())
 		return false;
 	cache_ensure();
+	current_lxid = MyProc->lxid;
+	current_stmt = GetCurrentStatementStartTimestamp();
 	return ext_present && hash_get_num_entries(rel_hash) > 0;
+}
+
+/*
+ * crm_extension_active() for executor-time decisions (ExecutorCheckPerms):
+ * when this statement already made the cache current -- its parse, rewrite
+ * (row security policies) and plan hooks did -- the cache is used as it was
+ * then, not reloaded for an invalidation that arrived since (while the
+ * planner waited for a lock, say).  So one statement decides its policies
+ * and its CRUD check from one state of the catalog.  That state is never
+ * older than the statement's own start: a plan cached earlier is replanned by
+ * PostgreSQL when the catalog changes (every change invalidates every
+ * managed table), and its next statement makes the cache current again.
+ */
+bool
+crm_extension_active_as_planned(void)
+{
+	if (crm_cache_loading || !IsTransactionState())
+		return false;
+	if (rel_hash != NULL && current_lxid == MyProc->lxid &&
+		current_stmt == GetCurrentStatementStartTimestamp())
+		return ext_present && hash_get_num_entries(rel_hash) > 0;
+	return crm_extension_active();
 }
 
 /*

@@ -160,6 +160,7 @@ extern bool crm_cache_loading;
 
 extern void crm_cache_init(void);
 extern bool crm_extension_active(void);
+extern bool crm_extension_active_as_planned(void);
 extern bool crm_reads_audited(void);
 extern const CrmRelation *crm_relation(Oid relid);
 extern const CrmRelation *crm_relation_by_resource(const char *resource);

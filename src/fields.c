@@ -982,7 +982,7 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	PlannedStmt *result;
 	bool		masked = false;
-	bool		active = crm_extension_active();
+	bool		active = crm_extension_active_as_planned();
 
 	if (active)
 		masked = mask_query(parse);
