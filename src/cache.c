@@ -84,6 +84,7 @@ static uint64 inval_count = 1;	/* bumped by callbacks: everything */
 static uint64 built_at = 0;		/* inval_count the cache was built at */
 static uint64 rel_inval_count = 1;	/* bumped by callbacks: relations */
 static uint64 rel_built_at = 0;
+static uint64 catalog_changes = 1;	/* bumped by callbacks, even when stale */
 static bool ext_present = false;
 static List *watched = NIL;		/* OIDs of crmperm's own tables */
 static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
@@ -107,6 +108,8 @@ static TimestampTz current_stmt = 0;
 static void
 crm_relcache_callback(Datum arg, Oid relid)
 {
+	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
+		catalog_changes++;
 	if (built_at != inval_count)
 		return;					/* already stale */
 	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
@@ -126,6 +129,7 @@ crm_role_callback(Datum arg, int cacheid, uint32 hashvalue)
 	if (ext_present && rel_hash && hash_get_num_entries(rel_hash) > 0)
 		ResetPlanCache();
 	inval_count++;
+	catalog_changes++;
 }
 
 void
@@ -498,14 +502,16 @@ crm_reads_audited(void)
 }
 
 /*
- * Changes whenever crmperm's catalog (or a role) changed: what was read from
- * the catalog at another version must be read again.
+ * Changes whenever crmperm's catalog (or a role) changed, as far as this
+ * backend has processed invalidations: what was read from the catalog at
+ * another version must be read again.  Without making the cache current:
+ * executor-time callers (a token's validity) must not change the state the
+ * statement decides from.
  */
 uint64
 crm_catalog_version(void)
 {
-	cache_ensure();
-	return built_at;
+	return catalog_changes;
 }
 
 /*
