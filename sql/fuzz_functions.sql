@@ -130,15 +130,19 @@ END
 $fz$;
 GRANT EXECUTE ON FUNCTION pg_temp.fz_run() TO PUBLIC;
 
-SET ROLE fz_gov;
+-- as each role's own session (SET SESSION AUTHORIZATION): the failed
+-- authenticate() calls count against that login's throttle, not against the
+-- login running the other tests
+
+SET SESSION AUTHORIZATION fz_gov;
 SELECT pg_temp.fz_run();
-RESET ROLE;
-SET ROLE fz_plain;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION fz_plain;
 SELECT pg_temp.fz_run();
-RESET ROLE;
-SET ROLE fz_admin;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION fz_admin;
 SELECT pg_temp.fz_run();
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- what was called, how often, how many calls succeeded, which SQLSTATE
 -- classes the others raised (42: refused, 22: bad value, ...)
