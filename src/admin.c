@@ -20,6 +20,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
@@ -56,25 +57,33 @@ typedef struct CrmAdminFunction
 	const char *name;
 	CrmAdminRight right;
 	int			permission;		/* for RIGHT_SYSTEM and RIGHT_SELF_OR_SYSTEM */
+	bool		dropped_roles;	/* a regrole argument may name a dropped role */
 } CrmAdminFunction;
 
 static const CrmAdminFunction admin_functions[] = {
-	{"set_super_admin", RIGHT_SUPERUSER, 0},
-	{"explain_access", RIGHT_SELF_OR_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS},
-	{"whoami", RIGHT_ANYONE, 0},
-	{"create_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS},
-	{"revoke_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS},
-	{"verify_audit", RIGHT_SYSTEM, CRM_SYS_VIEW_AUDIT},
-	{"purge_audit", RIGHT_SUPERUSER, 0},
+	{"set_super_admin", RIGHT_SUPERUSER, 0, false},
+	{"explain_access", RIGHT_SELF_OR_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, false},
+	{"whoami", RIGHT_ANYONE, 0, false},
+	{"create_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS, false},
+	{"revoke_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS, false},
+	{"verify_audit", RIGHT_SYSTEM, CRM_SYS_VIEW_AUDIT, false},
+	{"purge_audit", RIGHT_SUPERUSER, 0, false},
+	/* what lint() proposes for assignments a dropped role left behind */
+	{"unassign_role", RIGHT_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, true},
+	{"unassign_permission_set", RIGHT_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, true},
 };
 
-/* Cached in fn_extra: the implementation and who may call it. */
+/* Cached in fn_extra: the implementation, who may call it, its arguments. */
 typedef struct DispatchInfo
 {
 	FmgrInfo	impl;
 	char		name[NAMEDATALEN];
 	CrmAdminRight right;
 	int			permission;
+	bool		dropped_roles;
+	int			nargs;
+	Oid		   *argtypes;
+	char	  **argnames;
 } DispatchInfo;
 
 static Oid	admin_caller = InvalidOid;
@@ -126,7 +135,19 @@ dispatch_info(FunctionCallInfo fcinfo)
 		{
 			info->right = admin_functions[i].right;
 			info->permission = admin_functions[i].permission;
+			info->dropped_roles = admin_functions[i].dropped_roles;
 		}
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		Oid		   *types;
+		char	  **names;
+		char	   *modes;
+
+		info->nargs = get_func_arg_info(tup, &types, &names, &modes);
+		info->argtypes = types;
+		info->argnames = names;
+		MemoryContextSwitchTo(old);
+	}
 
 	snprintf(implname, sizeof(implname), "_%s", info->name);
 	imploid = LookupFuncName(list_make2(makeString(get_namespace_name(proc->pronamespace)),
@@ -196,6 +217,105 @@ check_right(DispatchInfo *info, FunctionCallInfo fcinfo, Oid caller)
 	}
 }
 
+/* The name of an admin function's argument, for messages. */
+static const char *
+arg_name(DispatchInfo *info, int i)
+{
+	return info->argnames && info->argnames[i][0] ? info->argnames[i] : psprintf("argument %d", i + 1);
+}
+
+/*
+ * Checks every admin function's arguments get, before its implementation
+ * runs: arrays are one-dimensional, and a role exists (a role created later
+ * with the OID would inherit what was stored for it).  unassign_* accept a
+ * dropped role's OID: that is how its leftovers are removed.
+ */
+static void
+check_arguments(DispatchInfo *info, FunctionCallInfo fcinfo)
+{
+	for (int i = 0; i < info->nargs && i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+			continue;
+		if (type_is_array(info->argtypes[i]) &&
+			ARR_NDIM(PG_GETARG_ARRAYTYPE_P(i)) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be a one-dimensional array", arg_name(info, i))));
+		if (info->argtypes[i] == REGROLEOID && !info->dropped_roles &&
+			!SearchSysCacheExists1(AUTHOID, PG_GETARG_DATUM(i)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("role with OID %u does not exist", PG_GETARG_OID(i))));
+		if (info->argtypes[i] == REGCLASSOID &&
+			!SearchSysCacheExists1(RELOID, PG_GETARG_DATUM(i)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", PG_GETARG_OID(i))));
+	}
+}
+
+/* Replace every occurrence of from in *str by to. */
+static void
+replace_all(char **str, const char *from, const char *to)
+{
+	StringInfoData buf;
+	const char *p = *str;
+	const char *hit;
+	int			len = strlen(from);
+
+	if (*str == NULL || strstr(*str, from) == NULL)
+		return;
+	initStringInfo(&buf);
+	while ((hit = strstr(p, from)) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, to);
+		p = hit + len;
+	}
+	appendStringInfoString(&buf, p);
+	*str = buf.data;
+}
+
+/* A long text argument (or array element) quoted in full: shorten it. */
+static void
+shorten_value(ErrorData *edata, const char *value)
+{
+	const char *quoted = crm_quote_arg(value);
+
+	if (quoted == value)
+		return;
+	replace_all(&edata->message, value, quoted);
+	replace_all(&edata->detail, value, quoted);
+	replace_all(&edata->hint, value, quoted);
+}
+
+static void
+shorten_arguments(DispatchInfo *info, FunctionCallInfo fcinfo, ErrorData *edata)
+{
+	for (int i = 0; i < info->nargs && i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+			continue;
+		if (info->argtypes[i] == TEXTOID)
+			shorten_value(edata, TextDatumGetCString(PG_GETARG_DATUM(i)));
+		else if (info->argtypes[i] == NAMEOID)
+			shorten_value(edata, NameStr(*PG_GETARG_NAME(i)));
+		else if (info->argtypes[i] == TEXTARRAYOID)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(PG_GETARG_ARRAYTYPE_P(i), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			for (int j = 0; j < n; j++)
+				if (!nulls[j])
+					shorten_value(edata, TextDatumGetCString(elems[j]));
+		}
+	}
+}
+
 Datum
 crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 {
@@ -203,9 +323,11 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 	Oid			caller = GetUserId();
 	Oid			save_caller = admin_caller;
 	FmgrInfo   *save_flinfo = fcinfo->flinfo;
-	Datum		result;
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
 
 	check_right(info, fcinfo, caller);
+	check_arguments(info, fcinfo);
 
 	admin_caller = caller;
 	admin_search_path = fetch_search_path(true);
@@ -215,13 +337,33 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 		fcinfo->flinfo = &info->impl;
 		result = FunctionCallInvoke(fcinfo);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		fcinfo->flinfo = save_flinfo;
 		admin_caller = save_caller;
 		admin_search_path = NIL;
+
+		/*
+		 * Raised again as if by this function: without the context of
+		 * crmperm's implementation (PL/pgSQL lines, internal queries), with
+		 * the caller's own context added again by ThrowErrorData, and with
+		 * long arguments shortened.
+		 */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->context = NULL;
+		edata->internalquery = NULL;
+		edata->internalpos = 0;
+		shorten_arguments(info, fcinfo, edata);
+		ThrowErrorData(edata);
 	}
 	PG_END_TRY();
+	fcinfo->flinfo = save_flinfo;
+	admin_caller = save_caller;
+	admin_search_path = NIL;
 	return result;
 }
 
@@ -296,19 +438,36 @@ crmperm_invalidate(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* A name from the list, as its bit; 0 if it is not there. */
+static int
+named_bit(const char *name, const int *bits, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(name, crm_action_name(bits[i])) == 0)
+			return bits[i];
+	return 0;
+}
+
 /*
  * crmperm.check('leads.update'): may the current role do this now?  Also
- * takes a bare system permission ('export').  For apps building UIs: it
- * answers from the same decisions the executor enforces.
+ * takes a field privilege ('leads.source.create', as denials name it) and a
+ * bare system permission ('export').  For apps building UIs: it answers from
+ * the same decisions the executor enforces.  A scoped privilege answers true:
+ * the rows it covers are checked in the query.  A field that is not
+ * protected answers as its table's action.
  */
 Datum
 crmperm_check(PG_FUNCTION_ARGS)
 {
 	char	   *scope;
 	char	   *dot;
+	char	   *field = NULL;
+	char	   *what;
 	Oid			roleid = GetUserId();
 	const CrmRelation *rel;
 	CrmDecision d;
+	int			action;
+	ListCell   *lc;
 	static const int actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
 	static const int systems[] = {CRM_SYS_EXPORT, CRM_SYS_BULK, CRM_SYS_MANAGE_PERMISSIONS,
 	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT};
@@ -326,28 +485,52 @@ crmperm_check(PG_FUNCTION_ARGS)
 		for (int i = 0; i < lengthof(systems); i++)
 			if (strcmp(scope, system_permission_name(systems[i])) == 0)
 				PG_RETURN_BOOL(has_system_permission(roleid, systems[i]));
+	}
+	if (dot == NULL || dot == scope || dot[1] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid scope \"%s\"", scope),
-				 errhint("A scope is resource.action, such as leads.update, or a system permission.")));
-	}
+				 errmsg("invalid scope \"%s\"", crm_quote_arg(scope)),
+				 errhint("A scope is resource.action, such as leads.update, resource.field.privilege, such as leads.source.create, or a system permission.")));
 	*dot = '\0';
+	what = dot + 1;
+	if ((dot = strchr(what, '.')) != NULL)
+	{
+		*dot = '\0';
+		field = what;
+		what = dot + 1;
+	}
 	rel = crm_relation_by_resource(scope);
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("resource \"%s\" does not exist", scope)));
+				 errmsg("resource \"%s\" does not exist", crm_quote_arg(scope))));
+	action = named_bit(what, actions, field ? 3 : lengthof(actions));
+	if (action == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 field ? errmsg("unknown field privilege \"%s\"", crm_quote_arg(what)) :
+				 errmsg("unknown action \"%s\"", crm_quote_arg(what)),
+				 field ? errhint("Field privileges are read, create and update.") :
+				 errhint("Actions are read, create, update and delete.")));
 	if (!crm_decide(roleid, rel->relid, &d))
 		PG_RETURN_BOOL(false);
-	for (int i = 0; i < lengthof(actions); i++)
-		if (strcmp(dot + 1, crm_action_name(actions[i])) == 0)
-			PG_RETURN_BOOL(crm_action_allowed(&d, actions[i]) &&
-						   (!crm_token_active() || crm_token_allows(d.resource, actions[i])));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown action \"%s\"", dot + 1),
-			 errhint("Actions are read, create, update and delete.")));
-	PG_RETURN_NULL();
+	if (!crm_action_allowed(&d, action) ||
+		(crm_token_active() && !crm_token_allows(d.resource, action)))
+		PG_RETURN_BOOL(false);
+	if (field == NULL)
+		PG_RETURN_BOOL(true);
+	foreach(lc, d.fields)
+	{
+		CrmFieldAccess *fa = lfirst(lc);
+
+		if (strcmp(fa->field->name, field) == 0)
+			PG_RETURN_BOOL(crm_field_allowed(&d, fa, action));
+	}
+	if (get_attnum(rel->relid, field) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("field \"%s.%s\" does not exist", scope, crm_quote_arg(field))));
+	PG_RETURN_BOOL(true);
 }
 
 /* The current principal's attributes, for scope predicates and apps. */

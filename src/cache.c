@@ -26,6 +26,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -83,6 +84,7 @@ static uint64 inval_count = 1;	/* bumped by callbacks: everything */
 static uint64 built_at = 0;		/* inval_count the cache was built at */
 static uint64 rel_inval_count = 1;	/* bumped by callbacks: relations */
 static uint64 rel_built_at = 0;
+static uint64 catalog_changes = 1;	/* bumped by callbacks, even when stale */
 static bool ext_present = false;
 static List *watched = NIL;		/* OIDs of crmperm's own tables */
 static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
@@ -96,9 +98,18 @@ static Oid	check_fns[3];		/* by CrmCheck */
 static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
 static bool reads_audited = false;	/* some relation has audit_reads */
 
+/*
+ * The statement the cache was last made current in (by
+ * crm_extension_active()): its transaction and start time.
+ */
+static LocalTransactionId current_lxid = InvalidLocalTransactionId;
+static TimestampTz current_stmt = 0;
+
 static void
 crm_relcache_callback(Datum arg, Oid relid)
 {
+	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
+		catalog_changes++;
 	if (built_at != inval_count)
 		return;					/* already stale */
 	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
@@ -118,6 +129,7 @@ crm_role_callback(Datum arg, int cacheid, uint32 hashvalue)
 	if (ext_present && rel_hash && hash_get_num_entries(rel_hash) > 0)
 		ResetPlanCache();
 	inval_count++;
+	catalog_changes++;
 }
 
 void
@@ -449,7 +461,31 @@ crm_extension_active(void)
 	if (crm_cache_loading || !IsTransactionState())
 		return false;
 	cache_ensure();
+	current_lxid = MyProc->lxid;
+	current_stmt = GetCurrentStatementStartTimestamp();
 	return ext_present && hash_get_num_entries(rel_hash) > 0;
+}
+
+/*
+ * crm_extension_active() for executor-time decisions (ExecutorCheckPerms):
+ * when this statement already made the cache current -- its parse, rewrite
+ * (row security policies) and plan hooks did -- the cache is used as it was
+ * then, not reloaded for an invalidation that arrived since (while the
+ * planner waited for a lock, say).  So one statement decides its policies
+ * and its CRUD check from one state of the catalog.  That state is never
+ * older than the statement's own start: a plan cached earlier is replanned by
+ * PostgreSQL when the catalog changes (every change invalidates every
+ * managed table), and its next statement makes the cache current again.
+ */
+bool
+crm_extension_active_as_planned(void)
+{
+	if (crm_cache_loading || !IsTransactionState())
+		return false;
+	if (rel_hash != NULL && current_lxid == MyProc->lxid &&
+		current_stmt == GetCurrentStatementStartTimestamp())
+		return ext_present && hash_get_num_entries(rel_hash) > 0;
+	return crm_extension_active();
 }
 
 /*
@@ -466,14 +502,16 @@ crm_reads_audited(void)
 }
 
 /*
- * Changes whenever crmperm's catalog (or a role) changed: what was read from
- * the catalog at another version must be read again.
+ * Changes whenever crmperm's catalog (or a role) changed, as far as this
+ * backend has processed invalidations: what was read from the catalog at
+ * another version must be read again.  Without making the cache current:
+ * executor-time callers (a token's validity) must not change the state the
+ * statement decides from.
  */
 uint64
 crm_catalog_version(void)
 {
-	cache_ensure();
-	return built_at;
+	return catalog_changes;
 }
 
 /*

@@ -160,6 +160,7 @@ extern bool crm_cache_loading;
 
 extern void crm_cache_init(void);
 extern bool crm_extension_active(void);
+extern bool crm_extension_active_as_planned(void);
 extern bool crm_reads_audited(void);
 extern const CrmRelation *crm_relation(Oid relid);
 extern const CrmRelation *crm_relation_by_resource(const char *resource);
@@ -250,6 +251,16 @@ extern List *crm_caller_search_path(void);
 extern void crm_utility_init(void);
 
 /* ---- errors.c: the one place denial messages are built ---- */
+
+/*
+ * How crmperm marks the calls it builds into plans to its check and mask
+ * functions (funcformat of the FuncExpr).  The parser gives this format only
+ * to calls of core functions written in special syntax (EXTRACT, ...), so no
+ * SQL a user writes produces it for a crmperm function.
+ */
+#define CRM_CALL_FORMAT COERCE_SQL_SYNTAX
+extern void crm_require_crmperm_call(FunctionCallInfo fcinfo);
+extern const char *crm_quote_arg(const char *value);
 extern void crm_deny_action(Oid roleid, const CrmDecision *d, int action);
 extern void crm_deny_truncate_scope(Oid roleid, const CrmDecision *d);
 extern void crm_deny_system(Oid roleid, const char *permission, const char *needed_for);

@@ -80,7 +80,7 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 		return true;
 	if (crm_token_active() && !crm_token_check_range_table(rangeTable, ereport_on_violation))
 		return false;
-	if (!crm_extension_active())
+	if (!crm_extension_active_as_planned())
 		return true;
 
 	foreach(lc, rangeTable)

@@ -10,13 +10,56 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
 #include "nodes/value.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 
 #include "crmperm.h"
+
+/*
+ * A function that exists only for crmperm's own plans (the WITH CHECK
+ * functions, the masks) refuses to act unless called from a call site
+ * crmperm built: a user's direct call could forge a denial in the audit
+ * trail, or hash guesses with the mask's key.  Nothing is audited here.
+ */
+void
+crm_require_crmperm_call(FunctionCallInfo fcinfo)
+{
+	Node	   *call = fcinfo->flinfo ? fcinfo->flinfo->fn_expr : NULL;
+
+	if (call != NULL && IsA(call, FuncExpr) &&
+		((FuncExpr *) call)->funcformat == CRM_CALL_FORMAT)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: crmperm.%s() is applied by crmperm only",
+					fcinfo->flinfo ? get_func_name(fcinfo->flinfo->fn_oid) : "?"),
+			 errdetail("crmperm puts it into the plans of queries on managed tables; it cannot be called directly.")));
+}
+
+/*
+ * A user's argument quoted in a message: at most 64 characters (cut on a
+ * character boundary, "..." appended), so a 10 kB argument is not repeated
+ * in full.
+ */
+#define CRM_QUOTED_ARG_CHARS 64
+
+const char *
+crm_quote_arg(const char *value)
+{
+	int			len = strlen(value);
+	int			cut;
+
+	if (pg_mbstrlen_with_len(value, len) <= CRM_QUOTED_ARG_CHARS)
+		return value;
+	cut = pg_mbcharcliplen(value, len, CRM_QUOTED_ARG_CHARS);
+	return psprintf("%.*s...", cut, value);
+}
 
 static const int listed_actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
 
@@ -81,7 +124,9 @@ crm_deny_action(Oid roleid, const CrmDecision *d, int action)
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\"",
 					rolename, d->resource, crm_action_name(action)),
 			 errdetail("Granted on %s: %s.", d->resource, crm_granted_list(d)),
-			 errhint("Grant it with crmperm.grant(), or add it to the token's scopes.")));
+			 crm_token_active() ?
+			 errhint("Grant it with crmperm.grant(), or add it to the token's scopes.") :
+			 errhint("Grant it with crmperm.grant().")));
 }
 
 void

@@ -167,12 +167,11 @@ text_mask(Var *var, const char *mask)
 		mask_type_error(mask, var->vartype);
 
 	/*
-	 * The hash mask is marked as SQL syntax: its function refuses to run
-	 * from any call site that is not one crmperm built.
+	 * Marked as crmperm's call: the mask functions refuse to run from any
+	 * call site crmperm did not build.
 	 */
 	fn = makeFuncExpr(mask_function(psprintf("_mask_%s", mask)), TEXTOID, list_make1(arg),
-					  var->varcollid, var->varcollid,
-					  strcmp(mask, "hash") == 0 ? COERCE_SQL_SYNTAX : COERCE_EXPLICIT_CALL);
+					  var->varcollid, var->varcollid, CRM_CALL_FORMAT);
 	result = (Node *) fn;
 	if (var->vartype != TEXTOID)
 		result = coerce_to_target_type(NULL, result, TEXTOID, var->vartype, -1,
@@ -326,8 +325,15 @@ crmperm_check_mask(PG_FUNCTION_ARGS)
 	Relation	relation = relation_open(PG_GETARG_OID(0), AccessShareLock);
 	AttrNumber	attno = get_attnum(RelationGetRelid(relation), NameStr(*PG_GETARG_NAME(1)));
 	char	   *mask = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	Var		   *var = column_var(relation, attno);
+	Var		   *var;
 	static const char *const builtin[] = {"null", "redact", "partial", "email", "hash"};
+
+	if (attno <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						NameStr(*PG_GETARG_NAME(1)), RelationGetRelationName(relation))));
+	var = column_var(relation, attno);
 
 	for (int i = 0; i < lengthof(builtin); i++)
 		if (strcmp(mask, builtin[i]) == 0)
@@ -398,12 +404,18 @@ PG_FUNCTION_INFO_V1(crmperm_mask_partial);
 Datum
 crmperm_mask_partial(PG_FUNCTION_ARGS)
 {
-	text	   *value = PG_GETARG_TEXT_PP(0);
-	const char *s = VARDATA_ANY(value);
-	int			len = VARSIZE_ANY_EXHDR(value);
-	int			chars = pg_mbstrlen_with_len(s, len);
-	const char *tail = s;
+	text	   *value;
+	const char *s;
+	int			len;
+	int			chars;
+	const char *tail;
 
+	crm_require_crmperm_call(fcinfo);
+	value = PG_GETARG_TEXT_PP(0);
+	s = VARDATA_ANY(value);
+	len = VARSIZE_ANY_EXHDR(value);
+	chars = pg_mbstrlen_with_len(s, len);
+	tail = s;
 	if (chars <= 4)
 		PG_RETURN_TEXT_P(cstring_to_text(REDACTED_TEXT));
 	for (int i = 0; i < chars - 4; i++)
@@ -416,9 +428,12 @@ PG_FUNCTION_INFO_V1(crmperm_mask_email);
 Datum
 crmperm_mask_email(PG_FUNCTION_ARGS)
 {
-	char	   *value = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *at = strrchr(value, '@');
+	char	   *value;
+	char	   *at;
 
+	crm_require_crmperm_call(fcinfo);
+	value = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	at = strrchr(value, '@');
 	PG_RETURN_TEXT_P(cstring_to_text(at ? psprintf(REDACTED_TEXT "%s", at) : REDACTED_TEXT));
 }
 
@@ -431,18 +446,14 @@ PG_FUNCTION_INFO_V1(crmperm_mask_hash);
 Datum
 crmperm_mask_hash(PG_FUNCTION_ARGS)
 {
-	Node	   *call = fcinfo->flinfo ? fcinfo->flinfo->fn_expr : NULL;
-	text	   *value = PG_GETARG_TEXT_PP(0);
+	text	   *value;
 	const bytea *key;
 	pg_hmac_ctx *ctx;
 	uint8		digest[32];
 	char		hex[65];
 
-	if (call == NULL || !IsA(call, FuncExpr) ||
-		((FuncExpr *) call)->funcformat != COERCE_SQL_SYNTAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: crmperm._mask_hash() is applied by crmperm only")));
+	crm_require_crmperm_call(fcinfo);
+	value = PG_GETARG_TEXT_PP(0);
 	crm_extension_active();
 	key = crm_hash_key();
 	if (key == NULL)
@@ -971,7 +982,7 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	PlannedStmt *result;
 	bool		masked = false;
-	bool		active = crm_extension_active();
+	bool		active = crm_extension_active_as_planned();
 
 	if (active)
 		masked = mask_query(parse);

@@ -446,7 +446,7 @@ crm_named_check(Oid fn, Node *qual, const char *resource, int action, const char
 								 list_make4(qual, text_const(resource),
 											text_const(crm_action_name(action)),
 											text_const(what)),
-								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
+								 InvalidOid, DEFAULT_COLLATION_OID, CRM_CALL_FORMAT);
 }
 
 /*
@@ -655,16 +655,26 @@ crm_restrictive_policies(CmdType cmd, Relation relation)
  * crmperm._in_scope(ok, resource, action, scopes) and
  * crmperm._in_tenant(ok, resource, action, tenant_column): the WITH CHECK of
  * a scoped or tenant-bound create or update.  NULL counts as outside.
+ * Only from the call crmperm built (crm_named_check), whose names are
+ * constants.
  */
+static const char *
+check_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		elog(ERROR, "crmperm check function called with a null name");
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
 PG_FUNCTION_INFO_V1(crmperm_in_scope);
 Datum
 crmperm_in_scope(PG_FUNCTION_ARGS)
 {
+	crm_require_crmperm_call(fcinfo);
 	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
 		PG_RETURN_BOOL(true);
-	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-				   text_to_cstring(PG_GETARG_TEXT_PP(2)),
-				   text_to_cstring(PG_GETARG_TEXT_PP(3)), true, false);
+	crm_deny_scope(GetUserId(), check_arg(fcinfo, 1), check_arg(fcinfo, 2),
+				   check_arg(fcinfo, 3), true, false);
 	PG_RETURN_BOOL(false);
 }
 
@@ -677,12 +687,11 @@ PG_FUNCTION_INFO_V1(crmperm_field_in_scope);
 Datum
 crmperm_field_in_scope(PG_FUNCTION_ARGS)
 {
-	char	   *privilege = text_to_cstring(PG_GETARG_TEXT_PP(2));
-
+	crm_require_crmperm_call(fcinfo);
 	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
 		PG_RETURN_BOOL(true);
-	crm_deny_scope(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)), privilege,
-				   text_to_cstring(PG_GETARG_TEXT_PP(3)), strcmp(privilege, "create") == 0, true);
+	crm_deny_scope(GetUserId(), check_arg(fcinfo, 1), check_arg(fcinfo, 2),
+				   check_arg(fcinfo, 3), strcmp(check_arg(fcinfo, 2), "create") == 0, true);
 	PG_RETURN_BOOL(false);
 }
 
@@ -690,11 +699,11 @@ PG_FUNCTION_INFO_V1(crmperm_in_tenant);
 Datum
 crmperm_in_tenant(PG_FUNCTION_ARGS)
 {
+	crm_require_crmperm_call(fcinfo);
 	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(0))
 		PG_RETURN_BOOL(true);
-	crm_deny_tenant(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-					text_to_cstring(PG_GETARG_TEXT_PP(2)),
-					text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	crm_deny_tenant(GetUserId(), check_arg(fcinfo, 1), check_arg(fcinfo, 2),
+					check_arg(fcinfo, 3));
 	PG_RETURN_BOOL(false);
 }
 

@@ -474,7 +474,7 @@ crm_token_check_range_table(List *rangeTable, bool ereport_on_violation)
 	if (crm_cache_loading || InNoForceRLSOperation())
 		return true;
 	check_token_valid();
-	crm_extension_active();		/* makes the relation cache current */
+	crm_extension_active_as_planned();	/* the relation cache, as planned */
 
 	foreach(lc, rangeTable)
 	{

@@ -24,7 +24,9 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -198,6 +200,49 @@ follow_renamed_column(Oid relid, RenameStmt *stmt)
 	SPI_finish();
 }
 
+/* The roles DROP ROLE is about to drop (those that exist). */
+static List *
+roles_to_drop(Node *parsetree)
+{
+	List	   *roles = NIL;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropRoleStmt))
+		return NIL;
+	foreach(lc, ((DropRoleStmt *) parsetree)->roles)
+	{
+		Oid			roleid = get_rolespec_oid(lfirst(lc), true);
+
+		if (OidIsValid(roleid))
+			roles = lappend_oid(roles, roleid);
+	}
+	return roles;
+}
+
+/*
+ * After DROP ROLE: remove the dropped roles' rows from crmperm's catalog in
+ * this database (crmperm._forget_role(), run as its owner through fmgr, as
+ * the admin dispatcher does: whoever may drop the role may clear it).
+ * Nothing when crmperm is not installed here.
+ */
+static void
+forget_dropped_roles(List *roles)
+{
+	Oid			argtype = OIDOID;
+	Oid			fn;
+	ListCell   *lc;
+
+	if (roles == NIL)
+		return;
+	fn = LookupFuncName(list_make2(makeString("crmperm"), makeString("_forget_role")),
+						1, &argtype, true);
+	if (!OidIsValid(fn))
+		return;
+	CommandCounterIncrement();	/* see the roles gone */
+	foreach(lc, roles)
+		OidFunctionCall1(fn, ObjectIdGetDatum(lfirst_oid(lc)));
+}
+
 static void
 crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					ProcessUtilityContext context, ParamListInfo params,
@@ -207,6 +252,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	CrmUtilityContext context_here = CRM_IN_QUERY;
 	CrmUtilityContext save_context = crm_utility_context;
 	Oid			renamed = InvalidOid;
+	List	   *dropped_roles;
 
 	crm_audit_set_command(parsetree);
 	if (crm_token_active())
@@ -253,6 +299,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 			context_here = CRM_IN_EXPLAIN_ANALYZE;
 	}
 
+	dropped_roles = roles_to_drop(parsetree);
 	PG_TRY();
 	{
 		if (context_here != CRM_IN_QUERY)
@@ -265,6 +312,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 									queryEnv, dest, qc);
 		secure_new_child(new_child(parsetree));
 		follow_renamed_column(renamed, (RenameStmt *) parsetree);
+		forget_dropped_roles(dropped_roles);
 	}
 	PG_FINALLY();
 	{

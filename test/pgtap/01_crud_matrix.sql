@@ -266,8 +266,8 @@ SELECT is(pg_temp.try_as('tap_webhook',
 SELECT is(pg_temp.try_as('tap_webhook', 'UPDATE tap_leads SET payload = ''x''', 'detail'),
           'Granted on leads: create.', 'the detail lists what is granted on the resource');
 SELECT is(pg_temp.try_as('tap_webhook', 'UPDATE tap_leads SET payload = ''x''', 'hint'),
-          'Grant it with crmperm.grant(), or add it to the token''s scopes.',
-          'the hint says how to grant it');
+          'Grant it with crmperm.grant().',
+          'the hint says how to grant it (no token is active: no word of token scopes)');
 SELECT is(pg_temp.try_as('tap_nobody', 'SELECT * FROM tap_leads', 'detail'),
           'Granted on leads: nothing.', 'a principal with native privileges only is granted nothing');
 SELECT is(pg_temp.try_as('tap_manager', 'DELETE FROM tap_clients', 'detail'),

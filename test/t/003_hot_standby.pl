@@ -78,7 +78,7 @@ sub run
 sub denial
 {
 	my ($role, $perm, $detail, $hint) = @_;
-	$hint //= q{Grant it with crmperm.grant(), or add it to the token's scopes.};
+	$hint //= q{Grant it with crmperm.grant().};
 	return qq{ERROR:  permission denied: role "$role" lacks "$perm"\nDETAIL:  $detail\nHINT:  $hint};
 }
 
