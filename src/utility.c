@@ -11,6 +11,9 @@
  * ALTER TABLE ... DISABLE / NO FORCE ROW LEVEL SECURITY on a managed table is
  * refused to everyone but superusers: crmperm's guarantees rest on it.
  *
+ * ALTER TABLE and ALTER TYPE forms that write a sensitive table's rows or a
+ * read-only field's values are refused in attach.c.
+ *
  * EXPLAIN ANALYZE reading a managed table is refused to governed roles: its
  * "Rows Removed by Filter" counts the rows their scopes hide.
  *-------------------------------------------------------------------------
@@ -218,7 +221,8 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	 * SET TRANSACTION are refused.
 	 */
 	if ((IsA(parsetree, CopyStmt) || IsA(parsetree, AlterTableStmt) ||
-		 IsA(parsetree, ExplainStmt) || IsA(parsetree, RenameStmt)) &&
+		 IsA(parsetree, ExplainStmt) || IsA(parsetree, RenameStmt) ||
+		 IsA(parsetree, AlterEnumStmt)) &&
 		crm_extension_active())
 	{
 		renamed = renamed_column_table(parsetree);
@@ -248,7 +252,12 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 			}
 		}
 		else if (IsA(parsetree, AlterTableStmt))
+		{
 			check_alter_table((AlterTableStmt *) parsetree);
+			crm_attach_check_alter_table((AlterTableStmt *) parsetree);
+		}
+		else if (IsA(parsetree, AlterEnumStmt))
+			crm_attach_check_alter_enum((AlterEnumStmt *) parsetree);
 		else if (IsA(parsetree, ExplainStmt) && is_explain_analyze((ExplainStmt *) parsetree))
 			context_here = CRM_IN_EXPLAIN_ANALYZE;
 	}
