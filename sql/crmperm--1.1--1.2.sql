@@ -66,18 +66,24 @@ $$;
 -- type of it), as 'column "c" of sensitive table "t"', or NULL.
 CREATE FUNCTION crmperm._guarded_type_use(typ oid) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH RECURSIVE t(oid) AS (
+    WITH RECURSIVE edges(parent, child) AS (
+        SELECT y.typbasetype, y.oid FROM pg_type y WHERE y.typbasetype <> 0
+        UNION ALL
+        SELECT y.typelem, y.oid FROM pg_type y
+         WHERE y.typelem <> 0 AND y.typsubscript = 'pg_catalog.array_subscript_handler'::regproc
+        UNION ALL
+        SELECT r.rngsubtype, r.rngtypid FROM pg_range r
+        UNION ALL
+        SELECT r.rngtypid, r.rngmultitypid FROM pg_range r
+        UNION ALL
+        SELECT a.atttypid, c.reltype FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'c'
+         WHERE NOT a.attisdropped
+    ),
+    t(oid) AS (
         SELECT typ
         UNION
-        SELECT y.oid FROM t JOIN pg_type y
-            ON y.typbasetype = t.oid OR (y.typelem = t.oid AND y.typsubscript = 'array_subscript_handler'::regproc)
-        UNION
-        SELECT r.rngtypid FROM t JOIN pg_range r ON r.rngsubtype = t.oid
-        UNION
-        SELECT r.rngmultitypid FROM t JOIN pg_range r ON r.rngtypid = t.oid
-        UNION
-        SELECT c.reltype FROM t JOIN pg_attribute a ON a.atttypid = t.oid AND NOT a.attisdropped
-            JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'c'
+        SELECT e.child FROM t JOIN edges e ON e.parent = t.oid
     )
     SELECT pg_catalog.format(CASE WHEN m.sensitive THEN 'column "%s" of sensitive table "%s"'
                                   ELSE 'read-only field "%s" of table "%s"' END,

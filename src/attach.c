@@ -73,7 +73,13 @@ new_catalog_row(Oid catalog, Oid index, AttrNumber oidattno, Oid oid)
 	HeapTuple	tup;
 
 	ScanKeyInit(&key, oidattno, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(oid));
-	scan = systable_beginscan(rel, index, true, SnapshotSelf, 1, &key);
+	/*
+	 * The indexes of pg_index and pg_publication_rel do not find the row of
+	 * an index or publication member being created (tried): scan the heap.
+	 */
+	scan = systable_beginscan(rel, index,
+							  catalog != IndexRelationId && catalog != PublicationRelRelationId,
+							  SnapshotSelf, 1, &key);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 		tup = heap_copytuple(tup);
@@ -104,15 +110,34 @@ new_attrdef_oid(Oid relid, int attnum)
 	return oid;
 }
 
+/*
+ * The role acting: the current role, except in a security-restricted
+ * operation, where PostgreSQL runs as the table owner on the caller's behalf
+ * (CREATE INDEX builds the index as the owner): there, the role that ran the
+ * utility statement.
+ */
+static Oid
+acting_role(void)
+{
+	Oid			userid;
+	int			sec_context;
+
+	GetUserIdAndSecContext(&userid, &sec_context);
+	if ((sec_context & SECURITY_RESTRICTED_OPERATION) && OidIsValid(crm_utility_user))
+		return crm_utility_user;
+	return userid;
+}
+
 /* May the current role write past sensitive tables and read-only fields? */
 static bool
 writes_unrestricted(void)
 {
 	const CrmPrincipal *p;
+	Oid			roleid = acting_role();
 
-	if (superuser())
+	if (superuser_arg(roleid))
 		return true;
-	p = crm_principal(GetUserId());
+	p = crm_principal(roleid);
 	return p != NULL && p->super_admin;
 }
 
@@ -128,7 +153,7 @@ check_function_owner(const CrmRelation *rel, Oid funcid)
 	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
 	ReleaseSysCache(tup);
 	if (owner != rel->relowner && !superuser_arg(owner))
-		crm_deny_attach_function(GetUserId(), rel, funcid, owner);
+		crm_deny_attach_function(acting_role(), rel, funcid, owner);
 }
 
 /*
@@ -176,8 +201,8 @@ check_attachment(Oid relid, const char *what, Oid classId, Oid objectId)
 
 	if (!OidIsValid(relid) || (rel = crm_relation(relid)) == NULL || writes_unrestricted())
 		return;
-	if (GetUserId() != rel->relowner)
-		crm_deny_attach(GetUserId(), rel, relid, what);
+	if (acting_role() != rel->relowner)
+		crm_deny_attach(acting_role(), rel, relid, what);
 	check_dependencies(rel, classId, objectId);
 }
 
@@ -280,12 +305,12 @@ check_drop(Oid relid, int subId)
 	if (rel == NULL || writes_unrestricted())
 		return;
 	if (rel->sensitive)
-		crm_deny_ddl(GetUserId(), rel->resource, NULL,
+		crm_deny_ddl(acting_role(), rel->resource, NULL,
 					 subId == 0 ? (relid == rel->toprelid ? "DROP TABLE" :
 								   "DROP TABLE of a partition or child")
 					 : "ALTER TABLE ... DROP COLUMN");
 	if (subId > 0 && (field = readonly_field(rel, subId, NULL)) != NULL)
-		crm_deny_ddl(GetUserId(), rel->resource, field->name, "ALTER TABLE ... DROP COLUMN");
+		crm_deny_ddl(acting_role(), rel->resource, field->name, "ALTER TABLE ... DROP COLUMN");
 }
 
 static void
@@ -382,36 +407,36 @@ crm_attach_check_alter_table(AlterTableStmt *stmt)
 		{
 			case AT_AlterColumnType:
 				if (rel && rel->sensitive)
-					crm_deny_ddl(GetUserId(), rel->resource, NULL,
+					crm_deny_ddl(acting_role(), rel->resource, NULL,
 								 "ALTER TABLE ... ALTER COLUMN ... TYPE");
 				if (rel && (field = readonly_field(rel, InvalidAttrNumber, cmd->name)) != NULL)
-					crm_deny_ddl(GetUserId(), rel->resource, field->name,
+					crm_deny_ddl(acting_role(), rel->resource, field->name,
 								 "ALTER TABLE ... ALTER COLUMN ... TYPE");
 				break;
 			case AT_AddColumn:
 				if (rel && rel->sensitive && column_fills_rows((ColumnDef *) cmd->def))
-					crm_deny_ddl(GetUserId(), rel->resource, NULL,
+					crm_deny_ddl(acting_role(), rel->resource, NULL,
 								 "ALTER TABLE ... ADD COLUMN with a default, generated or identity value");
 				break;
 			case AT_AttachPartition:
 				if (rel && rel->sensitive)
-					crm_deny_ddl(GetUserId(), rel->resource, NULL,
+					crm_deny_ddl(acting_role(), rel->resource, NULL,
 								 "ALTER TABLE ... ATTACH PARTITION");
 				break;
 			case AT_DetachPartition:
 			case AT_DetachPartitionFinalize:
 				if (rel && rel->sensitive)
-					crm_deny_ddl(GetUserId(), rel->resource, NULL,
+					crm_deny_ddl(acting_role(), rel->resource, NULL,
 								 "ALTER TABLE ... DETACH PARTITION");
 				break;
 			case AT_AddInherit:
 				parent = managed_rangevar((RangeVar *) cmd->def);
 				if (parent && parent->sensitive)
-					crm_deny_ddl(GetUserId(), parent->resource, NULL, "ALTER TABLE ... INHERIT");
+					crm_deny_ddl(acting_role(), parent->resource, NULL, "ALTER TABLE ... INHERIT");
 				break;
 			case AT_DropInherit:
 				if (rel && rel->sensitive)
-					crm_deny_ddl(GetUserId(), rel->resource, NULL, "ALTER TABLE ... NO INHERIT");
+					crm_deny_ddl(acting_role(), rel->resource, NULL, "ALTER TABLE ... NO INHERIT");
 				break;
 			case AT_ChangeOwner:
 				if (rel && rel->toprelid != relid)
@@ -419,7 +444,7 @@ crm_attach_check_alter_table(AlterTableStmt *stmt)
 					Oid			newowner = get_rolespec_oid(cmd->newowner, false);
 
 					if (newowner != rel->relowner && !superuser_arg(newowner))
-						crm_deny_child_owner(GetUserId(), rel, newowner);
+						crm_deny_child_owner(acting_role(), rel, newowner);
 				}
 				break;
 			default:
@@ -455,7 +480,7 @@ crm_attach_check_alter_enum(AlterEnumStmt *stmt)
 	}
 	SPI_finish();
 	if (use)
-		crm_deny_enum_rename(GetUserId(), format_type_be(typid), use);
+		crm_deny_enum_rename(acting_role(), format_type_be(typid), use);
 }
 
 void

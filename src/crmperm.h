@@ -247,6 +247,7 @@ extern void crm_audit_set_command(Node *stmt);
 extern List *crm_caller_search_path(void);
 
 /* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
+extern Oid	crm_utility_user;	/* the role running the current utility statement */
 extern void crm_utility_init(void);
 
 /* ---- attach.c: objects attached to managed tables, DDL that writes rows ---- */

@@ -35,6 +35,8 @@
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
+Oid			crm_utility_user = InvalidOid;
+
 /* COPY rel [(cols)] TO  ->  COPY (SELECT cols FROM ONLY rel) TO, in place. */
 static void
 rewrite_copy_to(CopyStmt *copy)
@@ -209,6 +211,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	Node	   *parsetree = pstmt->utilityStmt;
 	CrmUtilityContext context_here = CRM_IN_QUERY;
 	CrmUtilityContext save_context = crm_utility_context;
+	Oid			save_user = crm_utility_user;
 	Oid			renamed = InvalidOid;
 
 	crm_audit_set_command(parsetree);
@@ -266,6 +269,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	{
 		if (context_here != CRM_IN_QUERY)
 			crm_utility_context = context_here;
+		crm_utility_user = GetUserId();
 		if (prev_process_utility)
 			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 								 queryEnv, dest, qc);
@@ -278,6 +282,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	PG_FINALLY();
 	{
 		crm_utility_context = save_context;
+		crm_utility_user = save_user;
 	}
 	PG_END_TRY();
 }
