@@ -306,7 +306,7 @@ crm_deny_ddl(Oid roleid, const char *resource, const char *field, const char *co
 			 errmsg("permission denied: role \"%s\" may not run %s on sensitive resource \"%s\"",
 					rolename, command, resource),
 			 errdetail("It writes, removes or brings in rows: only super admins may create, update or delete the rows of a sensitive resource."),
-			 errhint("Unmark it with crmperm.mark_sensitive(..., false) first, or have a super admin run it.")));
+			 errhint("Have a super admin or a superuser run it.")));
 }
 
 /* A partition or child of a managed table given to a role that is not its owner. */
