@@ -121,6 +121,204 @@ $$;
 -- that writes rows.
 -- ---------------------------------------------------------------------------
 
+-- A table that just went below a managed table is secured as before, and
+-- must be owned by the managed table's owner (or a superuser): the owner of
+-- a partition or child holds its rows and could take them out of the table
+-- (NO INHERIT, then row security off once it is no longer managed).
+CREATE OR REPLACE FUNCTION crmperm._adopt_child(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    roots text[];
+    top regclass;
+BEGIN
+    IF EXISTS (SELECT FROM crmperm.resources r WHERE r.tbl = rel) THEN
+        RAISE EXCEPTION 'cannot put managed table % below another table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = 'Queries on the parent would read its rows without its scopes.',
+                  HINT = 'Stop managing it with crmperm.unmanage_table() first, or manage the parent instead.';
+    END IF;
+    WITH RECURSIVE up(relid) AS (
+        SELECT rel::oid
+        UNION SELECT i.inhparent FROM pg_inherits i JOIN up ON i.inhrelid = up.relid)
+    SELECT array_agg(DISTINCT r.resource ORDER BY r.resource), min(r.tbl::oid)::regclass
+      INTO roots, top
+      FROM up JOIN crmperm.resources r ON r.tbl = up.relid;
+    IF cardinality(roots) > 1 THEN
+        RAISE EXCEPTION 'table % cannot inherit from more than one managed table', rel
+            USING ERRCODE = 'invalid_table_definition',
+                  DETAIL = pg_catalog.format('It would inherit from resources %s.', array_to_string(roots, ', '));
+    END IF;
+    IF top IS NOT NULL AND EXISTS (
+        SELECT FROM pg_class c, pg_class t, pg_authid a
+         WHERE c.oid = rel AND t.oid = top AND a.oid = c.relowner
+           AND c.relowner <> t.relowner AND NOT a.rolsuper) THEN
+        RAISE EXCEPTION 'permission denied: a partition or child of managed table "%" must be owned by its owner "%"',
+                (SELECT t.relname FROM pg_class t WHERE t.oid = top),
+                (SELECT t.relowner::regrole FROM pg_class t WHERE t.oid = top)
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('Role "%s" would own rows of the table and could take them out of it.',
+                                             (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = rel)),
+                  HINT = 'Create it as the owner (SET ROLE), or give it to the owner in the same transaction before attaching it.';
+    END IF;
+    PERFORM crmperm._secure(rel);
+END
+$$;
+
+-- Where a type's stored values live in a sensitive table or a read-only
+-- field (directly, or in an array, domain, range, multirange or composite
+-- type of it), as 'column "c" of sensitive table "t"', or NULL.
+CREATE FUNCTION crmperm._guarded_type_use(typ oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE edges(parent, child) AS (
+        SELECT y.typbasetype, y.oid FROM pg_type y WHERE y.typbasetype <> 0
+        UNION ALL
+        SELECT y.typelem, y.oid FROM pg_type y
+         WHERE y.typelem <> 0 AND y.typsubscript = 'pg_catalog.array_subscript_handler'::regproc
+        UNION ALL
+        SELECT r.rngsubtype, r.rngtypid FROM pg_range r
+        UNION ALL
+        SELECT r.rngtypid, r.rngmultitypid FROM pg_range r
+        UNION ALL
+        SELECT a.atttypid, c.reltype FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid AND c.relkind = 'c'
+         WHERE NOT a.attisdropped
+    ),
+    t(oid) AS (
+        SELECT typ
+        UNION
+        SELECT e.child FROM t JOIN edges e ON e.parent = t.oid
+    )
+    SELECT pg_catalog.format(CASE WHEN m.sensitive THEN 'column "%s" of sensitive table "%s"'
+                                  ELSE 'read-only field "%s" of table "%s"' END,
+                             a.attname, c.relname)
+      FROM crmperm._managed_relations() m
+      JOIN pg_class c ON c.oid = m.relid
+      JOIN pg_attribute a ON a.attrelid = m.relid AND a.attnum > 0 AND NOT a.attisdropped
+      JOIN t ON t.oid = a.atttypid
+     WHERE m.sensitive
+        OR EXISTS (SELECT FROM crmperm.fields f
+                    WHERE f.resource = m.resource AND f.field = a.attname AND f.readonly)
+     ORDER BY c.oid, a.attnum
+     LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION crmperm._guarded_type_use(oid) FROM PUBLIC;
+
+-- lint(): what is attached to managed tables (and their partitions and
+-- children) that a role other than the managed table's owner controls, and
+-- owner-written triggers that publish rows.
+CREATE FUNCTION crmperm._lint_attachments()
+RETURNS TABLE (severity text, finding text, object text, detail text, fix text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+WITH
+mr AS (
+    SELECT m.relid, m.resource, r.tbl AS top, t.relowner AS owner
+      FROM crmperm._managed_relations() m
+      JOIN crmperm.resources r ON r.resource = m.resource
+      JOIN pg_class t ON t.oid = r.tbl
+),
+-- trusted owners of code on a managed table: its owner and superusers
+trusted(relid, roleid) AS (
+    SELECT mr.relid, mr.owner FROM mr
+    UNION SELECT mr.relid, a.oid FROM mr, pg_authid a WHERE a.rolsuper
+),
+-- objects attached to managed relations, and the functions they use
+attached(relid, kind, classid, objid, name, drop_sql) AS (
+    SELECT g.tgrelid, 'trigger', 'pg_trigger'::regclass, g.oid, g.tgname::text,
+           pg_catalog.format('DROP TRIGGER %I ON %s;', g.tgname, g.tgrelid::regclass)
+      FROM pg_trigger g JOIN mr ON mr.relid = g.tgrelid WHERE NOT g.tgisinternal
+    UNION ALL
+    SELECT w.ev_class, 'rule', 'pg_rewrite'::regclass, w.oid, w.rulename::text,
+           pg_catalog.format('DROP RULE %I ON %s;', w.rulename, w.ev_class::regclass)
+      FROM pg_rewrite w JOIN mr ON mr.relid = w.ev_class
+    UNION ALL
+    SELECT p.polrelid, 'policy', 'pg_policy'::regclass, p.oid, p.polname::text,
+           pg_catalog.format('DROP POLICY %I ON %s;', p.polname, p.polrelid::regclass)
+      FROM pg_policy p JOIN mr ON mr.relid = p.polrelid
+    UNION ALL
+    SELECT x.stxrelid, 'statistics object', 'pg_statistic_ext'::regclass, x.oid, x.stxname::text,
+           pg_catalog.format('DROP STATISTICS %s;', x.oid::regclass::text)
+      FROM pg_statistic_ext x JOIN mr ON mr.relid = x.stxrelid
+    UNION ALL
+    SELECT i.indrelid, 'index', 'pg_class'::regclass, i.indexrelid, i.indexrelid::regclass::text,
+           pg_catalog.format('DROP INDEX %s;', i.indexrelid::regclass)
+      FROM pg_index i JOIN mr ON mr.relid = i.indrelid
+    UNION ALL
+    SELECT k.conrelid, 'constraint', 'pg_constraint'::regclass, k.oid, k.conname::text,
+           pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I;', k.conrelid::regclass, k.conname)
+      FROM pg_constraint k JOIN mr ON mr.relid = k.conrelid
+    UNION ALL
+    SELECT d.adrelid, 'column default', 'pg_attrdef'::regclass, d.oid, a.attname::text,
+           pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT;', d.adrelid::regclass, a.attname)
+      FROM pg_attrdef d JOIN mr ON mr.relid = d.adrelid
+      JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+),
+uses(relid, kind, name, drop_sql, fn) AS (
+    SELECT at.relid, at.kind, at.name, at.drop_sql, dep.refobjid
+      FROM attached at JOIN pg_depend dep ON dep.classid = at.classid AND dep.objid = at.objid
+     WHERE dep.refclassid = 'pg_proc'::regclass
+    UNION
+    SELECT at.relid, at.kind, at.name, at.drop_sql, o.oprcode::oid
+      FROM attached at JOIN pg_depend dep ON dep.classid = at.classid AND dep.objid = at.objid
+      JOIN pg_operator o ON o.oid = dep.refobjid
+     WHERE dep.refclassid = 'pg_operator'::regclass
+)
+-- code on a managed table whose function another role owns (and could replace)
+SELECT CASE WHEN u.kind IN ('trigger', 'rule', 'policy') THEN 'error' ELSE 'warning' END,
+       'attached_function_owned_by_other_role',
+       u.relid::regclass::text,
+       pg_catalog.format('%s "%s" on %s uses function %s, owned by role "%s": its owner can replace the code, which runs on every principal''s rows.',
+                         u.kind, u.name, u.relid::regclass, u.fn::regprocedure, p.proowner::regrole),
+       pg_catalog.format('ALTER FUNCTION %s OWNER TO %I; -- or %s', u.fn::regprocedure,
+                         mr.owner::regrole::text, u.drop_sql)
+  FROM uses u JOIN mr ON mr.relid = u.relid JOIN pg_proc p ON p.oid = u.fn
+ WHERE NOT EXISTS (SELECT FROM trusted t WHERE t.relid = u.relid AND t.roleid = p.proowner)
+UNION ALL
+-- native policies: OR-ed with crmperm's permissive ones
+SELECT 'error', 'native_policy_on_managed_table', p.polrelid::regclass::text,
+       pg_catalog.format('Policy "%s" on %s is %s: %s.', p.polname, p.polrelid::regclass,
+                         CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+                         CASE WHEN p.polpermissive THEN 'it is OR-ed with crmperm''s scopes and widens them'
+                              ELSE 'it narrows crmperm''s scopes, which is allowed, but crmperm does not show it' END),
+       pg_catalog.format('DROP POLICY %I ON %s;', p.polname, p.polrelid::regclass)
+  FROM pg_policy p JOIN mr ON mr.relid = p.polrelid
+UNION ALL
+-- rules: they rewrite every principal's statements
+SELECT 'warning', 'rule_on_managed_table', w.ev_class::regclass::text,
+       pg_catalog.format('Rule "%s" on %s rewrites every principal''s statements on it.', w.rulename, w.ev_class::regclass),
+       pg_catalog.format('DROP RULE %I ON %s;', w.rulename, w.ev_class::regclass)
+  FROM pg_rewrite w JOIN mr ON mr.relid = w.ev_class
+UNION ALL
+-- foreign keys to a managed table from tables its owner does not own
+SELECT 'warning', 'foreign_key_from_other_owner', k.confrelid::regclass::text,
+       pg_catalog.format('Foreign key "%s" of %s (owned by role "%s") references %s: its owner learns which keys exist, hidden rows included, and its actions run past scopes.',
+                         k.conname, k.conrelid::regclass, c.relowner::regrole, k.confrelid::regclass),
+       pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I;', k.conrelid::regclass, k.conname)
+  FROM pg_constraint k JOIN mr ON mr.relid = k.confrelid JOIN pg_class c ON c.oid = k.conrelid
+ WHERE k.contype = 'f'
+   AND NOT EXISTS (SELECT FROM trusted t WHERE t.relid = k.confrelid AND t.roleid = c.relowner)
+UNION ALL
+-- partitions and children owned by another role
+SELECT 'error', 'child_owned_by_other_role', mr.relid::regclass::text,
+       pg_catalog.format('%s is below managed table %s but owned by role "%s", not by "%s": its owner holds its rows and could take them out of the table.',
+                         mr.relid::regclass, mr.top, c.relowner::regrole, mr.owner::regrole),
+       pg_catalog.format('ALTER TABLE %s OWNER TO %I;', mr.relid::regclass, mr.owner::regrole::text)
+  FROM mr JOIN pg_class c ON c.oid = mr.relid
+ WHERE mr.relid <> mr.top
+   AND NOT EXISTS (SELECT FROM trusted t WHERE t.relid = mr.relid AND t.roleid = c.relowner)
+UNION ALL
+-- owner-written triggers that publish rows (a textual check of the source)
+SELECT 'warning', 'trigger_publishes_rows', g.tgrelid::regclass::text,
+       pg_catalog.format('Trigger "%s" on %s calls %s, whose source sends rows with pg_notify: listeners get every principal''s rows and real values of masked fields (a textual check of the source).',
+                         g.tgname, g.tgrelid::regclass, g.tgfoid::regprocedure),
+       pg_catalog.format('DROP TRIGGER %I ON %s; -- or send only the key, and let listeners read the row through crmperm',
+                         g.tgname, g.tgrelid::regclass)
+  FROM pg_trigger g JOIN mr ON mr.relid = g.tgrelid JOIN pg_proc p ON p.oid = g.tgfoid
+ WHERE NOT g.tgisinternal
+   AND p.prosrc ~* '\mpg_notify\M'
+   AND p.prosrc ~* '\m(new|old|row_to_json|to_jsonb?|jsonb?_build_object|jsonb?_object)\M'
+$$;
+REVOKE ALL ON FUNCTION crmperm._lint_attachments() FROM PUBLIC;
+
 
 
 -- ---------------------------------------------------------------------------
@@ -155,6 +353,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET j
 SELECT f.severity, f.finding, f.object, f.detail, f.fix
   FROM (
     SELECT * FROM crmperm._lint_base()
+    UNION ALL SELECT * FROM crmperm._lint_attachments()
   ) f
  ORDER BY CASE f.severity WHEN 'error' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END,
           f.finding COLLATE "C", f.object COLLATE "C", f.detail COLLATE "C"

@@ -247,7 +247,11 @@ load_relations(void)
 	}
 	MemoryContextSwitchTo(old);
 
-	crm_spi_query("SELECT relid, resource, relowner, sensitive, owner_column, team_column,"
+	/* relowner: the managed table's owner, the one exempt on its partitions */
+	crm_spi_query("SELECT relid, resource, (SELECT c.relowner FROM pg_catalog.pg_class c"
+				  " JOIN crmperm.resources r ON r.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid"
+				  " WHERE r.resource OPERATOR(pg_catalog.=) m.resource),"
+				  " sensitive, owner_column, team_column,"
 				  " department_column, tenant_column, (SELECT r.tbl::pg_catalog.oid"
 				  " FROM crmperm.resources r WHERE r.resource OPERATOR(pg_catalog.=) m.resource)"
 				  " FROM crmperm._managed_relations() m", InvalidOid);

@@ -32,6 +32,7 @@ _PG_init(void)
 	crm_crud_init();
 	crm_scopes_init();
 	crm_utility_init();
+	crm_attach_init();
 	crm_fields_init();
 	crm_tokens_init();
 	crm_audit_init();

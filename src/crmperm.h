@@ -35,7 +35,7 @@ typedef struct CrmRelation
 {
 	Oid			relid;			/* hash key */
 	Oid			toprelid;		/* the managed table itself */
-	Oid			relowner;
+	Oid			relowner;		/* the managed table's owner (partitions too) */
 	bool		sensitive;
 	char		resource[NAMEDATALEN];
 	NameData	owner_column;	/* empty when not set */
@@ -248,7 +248,13 @@ extern void crm_audit_set_command(Node *stmt);
 extern List *crm_caller_search_path(void);
 
 /* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
+extern Oid	crm_utility_user;	/* the role running the current utility statement */
 extern void crm_utility_init(void);
+
+/* ---- attach.c: objects attached to managed tables, DDL that writes rows ---- */
+extern void crm_attach_init(void);
+extern void crm_attach_check_alter_table(AlterTableStmt *stmt);
+extern void crm_attach_check_alter_enum(AlterEnumStmt *stmt);
 
 /* ---- errors.c: the one place denial messages are built ---- */
 
@@ -280,5 +286,12 @@ extern void crm_deny_token_role(const char *token, Oid principal, Oid roleid,
 extern void crm_deny_token_statement(const char *token, const char *command);
 extern void crm_deny_token_system(const char *token, const char *permission,
 								  const char *needed_for);
+extern void crm_deny_attach(Oid roleid, const CrmRelation *rel, Oid relid, const char *what);
+extern void crm_deny_attach_function(Oid roleid, const CrmRelation *rel, Oid funcid,
+									 Oid funcowner);
+extern void crm_deny_ddl(Oid roleid, const char *resource, const char *field,
+						 const char *command);
+extern void crm_deny_child_owner(Oid roleid, const CrmRelation *rel, Oid newowner);
+extern void crm_deny_enum_rename(Oid roleid, const char *type, const char *use);
 
 #endif							/* CRMPERM_H */

@@ -18,6 +18,7 @@
 #include "nodes/value.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 
 #include "crmperm.h"
 
@@ -285,4 +286,96 @@ crm_deny_token_system(const char *token, const char *permission, const char *nee
 			 errdetail("%s needs the system permission %s; tokens carry no system permissions.",
 					   needed_for, permission),
 			 errhint("Run it as a role that holds %s, without a token.", permission)));
+}
+
+/*
+ * Code attached to a managed table (what: "create triggers on it", ...) by
+ * a role other than its owner.
+ */
+void
+crm_deny_attach(Oid roleid, const CrmRelation *rel, Oid relid, const char *what)
+{
+	const char *table = get_rel_name(rel->toprelid);
+
+	crm_audit_event(CRM_AUDIT_DENIAL, rel->resource, "attach", -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: only the owner of managed table \"%s\" may %s",
+					table, what),
+			 relid != rel->toprelid ?
+			 errdetail("\"%s\" is a partition or child of \"%s\". Code attached to a managed table runs on every principal's rows, and a foreign key to it reveals its keys: only its owner \"%s\" (by identity, not membership), a superuser or a super admin may attach it.",
+					   get_rel_name(relid), table, GetUserNameFromId(rel->relowner, false)) :
+			 errdetail("Code attached to a managed table runs on every principal's rows, and a foreign key to it reveals its keys: only its owner \"%s\" (by identity, not membership), a superuser or a super admin may attach it.",
+					   GetUserNameFromId(rel->relowner, false)),
+			 errhint("Role \"%s\" is %s.", GetUserNameFromId(roleid, false),
+					 has_privs_of_role(roleid, rel->relowner) ?
+					 "a member of the owner: run it after SET ROLE to the owner" :
+					 "not the owner")));
+}
+
+/* Code attached to a managed table calling a function its owner does not own. */
+void
+crm_deny_attach_function(Oid roleid, const CrmRelation *rel, Oid funcid, Oid funcowner)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, rel->resource, "attach", -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: function %s is owned by role \"%s\", not by the owner of managed table \"%s\"",
+					format_procedure(funcid), GetUserNameFromId(funcowner, false),
+					get_rel_name(rel->toprelid)),
+			 errdetail("Its owner could replace its code, which would then run on every principal's rows."),
+			 errhint("Use a function owned by \"%s\" or a superuser.",
+					 GetUserNameFromId(rel->relowner, false))));
+}
+
+/*
+ * DDL that writes a sensitive table's rows (field NULL) or a read-only
+ * field's values.
+ */
+void
+crm_deny_ddl(Oid roleid, const char *resource, const char *field, const char *command)
+{
+	const char *rolename = GetUserNameFromId(roleid, false);
+
+	crm_audit_event(CRM_AUDIT_DENIAL, resource,
+					field ? psprintf("%s.update", field) : "update", -1);
+	if (field)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: role \"%s\" may not run %s on read-only field \"%s.%s\"",
+						rolename, command, resource, field),
+				 errdetail("It changes the field's stored values: only super admins may set or change a read-only field."),
+				 errhint("Unprotect the field with crmperm.unprotect_field() first, or have a super admin run it.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" may not run %s on sensitive resource \"%s\"",
+					rolename, command, resource),
+			 errdetail("It writes, removes or brings in rows: only super admins may create, update or delete the rows of a sensitive resource."),
+			 errhint("Have a super admin or a superuser run it.")));
+}
+
+/* A partition or child of a managed table given to a role that is not its owner. */
+void
+crm_deny_child_owner(Oid roleid, const CrmRelation *rel, Oid newowner)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, rel->resource, "attach", -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: a partition or child of managed table \"%s\" must be owned by its owner \"%s\"",
+					get_rel_name(rel->toprelid), GetUserNameFromId(rel->relowner, false)),
+			 errdetail("Role \"%s\" would own rows of the table and could take them out of it.",
+					   GetUserNameFromId(newowner, false))));
+}
+
+/* ALTER TYPE ... RENAME VALUE of an enum stored in a sensitive table or read-only field. */
+void
+crm_deny_enum_rename(Oid roleid, const char *type, const char *use)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, NULL, "update", -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" may not rename a value of type %s",
+					GetUserNameFromId(roleid, false), type),
+			 errdetail("Renaming a value changes every stored value, and %s stores it: only super admins may write there.",
+					   use)));
 }

@@ -11,6 +11,9 @@
  * ALTER TABLE ... DISABLE / NO FORCE ROW LEVEL SECURITY on a managed table is
  * refused to everyone but superusers: crmperm's guarantees rest on it.
  *
+ * ALTER TABLE and ALTER TYPE forms that write a sensitive table's rows or a
+ * read-only field's values are refused in attach.c.
+ *
  * EXPLAIN ANALYZE reading a managed table is refused to governed roles: its
  * "Rows Removed by Filter" counts the rows their scopes hide.
  *-------------------------------------------------------------------------
@@ -33,6 +36,8 @@
 #include "crmperm.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
+
+Oid			crm_utility_user = InvalidOid;
 
 /* COPY rel [(cols)] TO  ->  COPY (SELECT cols FROM ONLY rel) TO, in place. */
 static void
@@ -251,6 +256,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	Node	   *parsetree = pstmt->utilityStmt;
 	CrmUtilityContext context_here = CRM_IN_QUERY;
 	CrmUtilityContext save_context = crm_utility_context;
+	Oid			save_user = crm_utility_user;
 	Oid			renamed = InvalidOid;
 	List	   *dropped_roles;
 
@@ -264,7 +270,8 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	 * SET TRANSACTION are refused.
 	 */
 	if ((IsA(parsetree, CopyStmt) || IsA(parsetree, AlterTableStmt) ||
-		 IsA(parsetree, ExplainStmt) || IsA(parsetree, RenameStmt)) &&
+		 IsA(parsetree, ExplainStmt) || IsA(parsetree, RenameStmt) ||
+		 IsA(parsetree, AlterEnumStmt)) &&
 		crm_extension_active())
 	{
 		renamed = renamed_column_table(parsetree);
@@ -294,7 +301,12 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 			}
 		}
 		else if (IsA(parsetree, AlterTableStmt))
+		{
 			check_alter_table((AlterTableStmt *) parsetree);
+			crm_attach_check_alter_table((AlterTableStmt *) parsetree);
+		}
+		else if (IsA(parsetree, AlterEnumStmt))
+			crm_attach_check_alter_enum((AlterEnumStmt *) parsetree);
 		else if (IsA(parsetree, ExplainStmt) && is_explain_analyze((ExplainStmt *) parsetree))
 			context_here = CRM_IN_EXPLAIN_ANALYZE;
 	}
@@ -304,6 +316,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	{
 		if (context_here != CRM_IN_QUERY)
 			crm_utility_context = context_here;
+		crm_utility_user = GetUserId();
 		if (prev_process_utility)
 			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 								 queryEnv, dest, qc);
@@ -317,6 +330,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	PG_FINALLY();
 	{
 		crm_utility_context = save_context;
+		crm_utility_user = save_user;
 	}
 	PG_END_TRY();
 }
