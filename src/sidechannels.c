@@ -27,7 +27,8 @@
  * counts ("Rows Removed by Filter") as a LOG message, which a session gets
  * with SET client_min_messages = log.  Once a statement of the transaction
  * ran for a session or a role that crmperm governs, in a database where it
- * manages tables, auto_explain's messages go to the server log only.
+ * manages tables, auto_explain's messages go to the server log only (and
+ * those about crmperm's own catalog queries always do).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -297,14 +298,16 @@ crm_side_channels_statement(void)
 /*
  * emit_log_hook (messages.c): auto_explain's plans, with their actual row
  * counts, go to the server log only once the transaction ran a governed
- * statement.  auto_explain is known by its source file name, which
- * PostgreSQL keeps in every message.
+ * statement, and always for crmperm's own catalog queries (which run before
+ * the statement is known, and whose plans would describe the catalog).
+ * auto_explain is known by its source file name, which PostgreSQL keeps in
+ * every message.
  */
 void
 crm_side_channels_message(ErrorData *edata)
 {
-	if (edata->output_to_client && governed_in_xact && edata->filename &&
-		strcmp(edata->filename, "auto_explain.c") == 0)
+	if (edata->output_to_client && (governed_in_xact || crm_cache_loading) &&
+		edata->filename && strcmp(edata->filename, "auto_explain.c") == 0)
 		edata->output_to_client = false;
 }
 
