@@ -236,9 +236,9 @@ crm_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntr
 	bool		removed = false;
 	ListCell   *lc;
 
-	if (rte->rtekind == RTE_RELATION && !IS_DUMMY_REL(rel) &&
+	if (rte->rtekind == RTE_RELATION &&
 		rel->baserestrict_min_security < root->qual_security_level &&
-		crm_relation(rte->relid) != NULL &&
+		crm_relation(rte->relid) != NULL && !IS_DUMMY_REL(rel) &&
 		(governed(GetUserId(), rte->relid) ||
 		 (OidIsValid(rte->checkAsUser) && governed(rte->checkAsUser, rte->relid))))
 	{
