@@ -36,4 +36,6 @@ _PG_init(void)
 	crm_fields_init();
 	crm_tokens_init();
 	crm_audit_init();
+	crm_side_channels_init();
+	crm_messages_init();
 }

@@ -228,6 +228,7 @@ extern const char *crm_token_name(void);
 extern bool crm_token_allows(const char *resource, int action);
 extern bool crm_token_check_range_table(List *rangeTable, bool ereport_on_violation);
 extern void crm_token_check_utility(Node *parsetree);
+extern void crm_tokens_redact(ErrorData *edata);
 
 /* ---- audit.c: events that outlive their transaction ---- */
 typedef enum CrmAuditKind
@@ -243,6 +244,14 @@ extern void crm_audit_event(CrmAuditKind kind, const char *resource, const char 
 							int64 rows);
 extern void crm_audit_auth(bool success, const char *token);
 extern void crm_audit_set_command(Node *stmt);
+
+/* ---- sidechannels.c: observable functions on hidden rows, row counts ---- */
+extern void crm_side_channels_init(void);
+extern void crm_side_channels_statement(void);
+extern void crm_side_channels_message(ErrorData *edata);
+
+/* ---- messages.c: the one emit_log_hook ---- */
+extern void crm_messages_init(void);
 
 /* ---- admin.c ---- */
 extern List *crm_caller_search_path(void);

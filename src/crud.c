@@ -82,6 +82,7 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 		return false;
 	if (!crm_extension_active_as_planned())
 		return true;
+	crm_side_channels_statement();
 
 	foreach(lc, rangeTable)
 	{

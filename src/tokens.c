@@ -31,7 +31,8 @@
  *     like.
  *
  * Failed attempts are throttled per login role in shared memory.  A token's
- * secret never reaches the server log (an emit_log_hook redacts it), nor
+ * secret never reaches the server log (crmperm's emit_log_hook, in
+ * messages.c, has it redacted here), nor
  * pg_stat_statements.
  *-------------------------------------------------------------------------
  */
@@ -143,7 +144,6 @@ static Oid	information_schema_nsp = InvalidOid;
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
-static emit_log_hook_type prev_emit_log = NULL;
 
 /* ---- shared memory: the throttle ---- */
 
@@ -635,10 +635,10 @@ redact(char *s)
  * "statement: ..." line of log_statement, the "parameters: $1 = ..." detail
  * of a bind parameter, an error's context) loses its secret, and a statement
  * holding a token is not appended to the message.  Clients get the same
- * redacted message.
+ * redacted message.  Called by crmperm's emit_log_hook (messages.c).
  */
-static void
-tokens_emit_log(ErrorData *edata)
+void
+crm_tokens_redact(ErrorData *edata)
 {
 	if (edata->output_to_server)
 	{
@@ -651,8 +651,6 @@ tokens_emit_log(ErrorData *edata)
 		if (find_token(debug_query_string))
 			edata->hide_stmt = true;
 	}
-	if (prev_emit_log)
-		prev_emit_log(edata);
 }
 
 /*
@@ -966,8 +964,6 @@ crm_tokens_init(void)
 							NULL, &lockout, 300, 1, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
-	prev_emit_log = emit_log_hook;
-	emit_log_hook = tokens_emit_log;
 	prev_shmem_request = shmem_request_hook;
 	shmem_request_hook = tokens_shmem_request;
 	prev_shmem_startup = shmem_startup_hook;
