@@ -30,9 +30,16 @@
  *     prepared statements, EXPLAIN, COPY, SET/SHOW (not of role) and the
  *     like.
  *
+ * Nothing opened under a token outlives it: WITH HOLD cursors are refused
+ * under any token, authenticate() is refused while a held cursor declared in
+ * the transaction would be filled at commit, logout() while a cursor opened
+ * under the token is open, and every fetch re-checks the token.
+ *
  * Failed attempts are throttled per login role in shared memory.  A token's
- * secret never reaches the server log (an emit_log_hook redacts it), nor
- * pg_stat_statements.
+ * secret never reaches the server log (an emit_log_hook redacts it), nor any
+ * store of query text: the client's statement is redacted in place once it
+ * was parsed, other statements' text is handed on redacted (post-parse,
+ * ExecutorStart and ProcessUtility hooks).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
