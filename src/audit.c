@@ -13,7 +13,10 @@
  *      its own transactions.
  * Enqueueing takes a spinlock for a copy and never waits: a full queue drops
  * the event (it is still in the server log) and counts the overflow, which
- * crmperm.audit_queue shows.  The worker is started on demand by the first
+ * crmperm.audit_queue shows.  Event text is cut on a character boundary and
+ * always valid in the database encoding, and the worker writes each event in
+ * a subtransaction of its own: an event that cannot be written is logged and
+ * counted (failed), and never stops the events after it.  The worker is started on demand by the first
  * event of its database, restarted by the postmaster if it fails, and exits
  * when it has been idle for 3 s (DROP DATABASE waits 5 s for other sessions).  On
  * a hot standby nothing can be written: events go to the server log only.
@@ -72,7 +75,7 @@ typedef struct CrmAuditEvent
 	int			pid;
 	char		login[NAMEDATALEN];
 	char		principal[NAMEDATALEN];
-	char		token[NAMEDATALEN];
+	char		token[CRM_NAME_BYTES];
 	char		resource[NAMEDATALEN];
 	char		action[NAMEDATALEN * 2];
 	char		command[32];
@@ -89,6 +92,7 @@ typedef struct AuditQueue
 	uint64		tail;			/* next event read */
 	uint64		overflow;		/* events dropped because the queue was full */
 	uint64		written;		/* events the worker wrote to audit_log */
+	uint64		failed;			/* events the worker could not write */
 	CrmAuditEvent events[AUDIT_QUEUE_LEN];
 } AuditQueue;
 
@@ -191,6 +195,41 @@ crm_audit_set_command(Node *stmt)
 	current_command = GetCommandTagName(CreateCommandTag(stmt));
 }
 
+/*
+ * Copy src into dst (size bytes), cut on a character boundary of the
+ * database encoding, every byte that does not start a valid character
+ * replaced by '?': the text of an event is always valid in the database
+ * encoding, however its source was cut or made.  Allocates nothing.
+ */
+void
+crm_clip_copy(char *dst, const char *src, size_t size)
+{
+	int			encoding = GetDatabaseEncoding();
+	size_t		len = strlen(src);
+	size_t		in = 0;
+	size_t		out = 0;
+
+	while (in < len)
+	{
+		int			l = pg_encoding_verifymbchar(encoding, src + in, (int) (len - in));
+
+		if (l <= 0)
+		{
+			if (out + 1 >= size)
+				break;
+			dst[out++] = '?';
+			in++;
+			continue;
+		}
+		if (out + l >= size)
+			break;
+		memcpy(dst + out, src + in, l);
+		out += l;
+		in += l;
+	}
+	dst[out] = '\0';
+}
+
 static void
 json_field(StringInfo buf, const char *key, const char *value)
 {
@@ -223,16 +262,16 @@ record_event(CrmAuditKind kind, const char *token, const char *resource, const c
 	ev.at = GetCurrentTimestamp();
 	ev.pid = MyProcPid;
 	ev.rows = rows;
-	strlcpy(ev.login, GetUserNameFromId(GetSessionUserId(), false), NAMEDATALEN);
-	strlcpy(ev.principal, GetUserNameFromId(GetUserId(), false), NAMEDATALEN);
+	crm_clip_copy(ev.login, GetUserNameFromId(GetSessionUserId(), false), sizeof(ev.login));
+	crm_clip_copy(ev.principal, GetUserNameFromId(GetUserId(), false), sizeof(ev.principal));
 	if (token)
-		strlcpy(ev.token, token, NAMEDATALEN);
+		crm_clip_copy(ev.token, token, sizeof(ev.token));
 	if (resource)
-		strlcpy(ev.resource, resource, NAMEDATALEN);
+		crm_clip_copy(ev.resource, resource, sizeof(ev.resource));
 	if (action)
-		strlcpy(ev.action, action, sizeof(ev.action));
+		crm_clip_copy(ev.action, action, sizeof(ev.action));
 	if (current_command)
-		strlcpy(ev.command, current_command, sizeof(ev.command));
+		crm_clip_copy(ev.command, current_command, sizeof(ev.command));
 
 	initStringInfo(&line);
 	appendStringInfo(&line, "{\"kind\":\"%s\",\"database\":", kind_names[kind]);
@@ -359,14 +398,86 @@ worker_detach(int code, Datum arg)
 	SpinLockRelease(&audit->mutex);
 }
 
-/* Write up to AUDIT_BATCH events in one transaction; how many were taken. */
+/* Insert one event into crmperm.audit_log (SPI connected). */
+static void
+insert_event(const CrmAuditEvent *ev)
+{
+	Oid			types[9] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	const char *texts[8] = {kind_names[ev->kind], ev->login, ev->principal, ev->token,
+	ev->resource, ev->action, ev->command};
+	Datum		values[9];
+	char		nulls[9];
+
+	values[0] = TimestampTzGetDatum(ev->at);
+	nulls[0] = ' ';
+	for (int c = 1; c < 8; c++)
+	{
+		values[c] = CStringGetTextDatum(texts[c - 1]);
+		nulls[c] = c >= 4 && texts[c - 1][0] == '\0' ? 'n' : ' ';
+	}
+	values[8] = Int64GetDatum(ev->rows);
+	nulls[8] = ev->rows < 0 ? 'n' : ' ';
+	if (SPI_execute_with_args("INSERT INTO crmperm.audit_log"
+							  " (at, kind, login, principal, token, resource, action,"
+							  " command, rows) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+							  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write a crmperm audit event");
+}
+
+/*
+ * Write one event in a subtransaction of its own: true if it was written;
+ * if not, the error is logged (the event itself is in the server log
+ * already) and the next events go on.
+ */
+static bool
+write_event(const CrmAuditEvent *ev)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		insert_event(ev);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(LOG,
+				(errmsg("crmperm audit: could not write a \"%s\" event of role \"%s\" to crmperm.audit_log: %s",
+						kind_names[ev->kind], ev->principal, edata->message),
+				 errdetail("The event is in the server log only; the events after it are written.")));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * Write up to AUDIT_BATCH events in one transaction; how many were taken.
+ * Events are taken off the queue before they are written: whatever happens
+ * to them, the writer never comes back to the same events.
+ */
 static int
 write_batch(void)
 {
 	CrmAuditEvent batch[AUDIT_BATCH];
 	uint64		tail;
 	int			n = 0;
-	bool		written = false;
+	volatile int written = 0;
+	volatile int failed = 0;
 
 	SpinLockAcquire(&audit->mutex);
 	tail = worker_queue->tail;
@@ -375,62 +486,50 @@ write_batch(void)
 		batch[n] = worker_queue->events[(tail + n) % AUDIT_QUEUE_LEN];
 		n++;
 	}
+	worker_queue->tail = tail + n;
 	SpinLockRelease(&audit->mutex);
 	if (n == 0)
 		return 0;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "writing crmperm audit events");
-
-	/* without crmperm 1.1 here there is nowhere to write: the log has them */
-	if (OidIsValid(get_namespace_oid("crmperm", true)) &&
-		OidIsValid(get_relname_relid("audit_log", get_namespace_oid("crmperm", true))))
+	PG_TRY();
 	{
-		for (int i = 0; i < n; i++)
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "writing crmperm audit events");
+
+		/* without crmperm 1.1 here there is nowhere to write: the log has them */
+		if (OidIsValid(get_namespace_oid("crmperm", true)) &&
+			OidIsValid(get_relname_relid("audit_log", get_namespace_oid("crmperm", true))))
 		{
-			CrmAuditEvent *ev = &batch[i];
-			Oid			types[9] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-			TEXTOID, TEXTOID, TEXTOID, INT8OID};
-			Datum		values[9];
-			char		nulls[9];
-
-			values[0] = TimestampTzGetDatum(ev->at);
-			values[1] = CStringGetTextDatum(kind_names[ev->kind]);
-			values[2] = CStringGetTextDatum(ev->login);
-			values[3] = CStringGetTextDatum(ev->principal);
-			values[4] = CStringGetTextDatum(ev->token);
-			values[5] = CStringGetTextDatum(ev->resource);
-			values[6] = CStringGetTextDatum(ev->action);
-			values[7] = CStringGetTextDatum(ev->command);
-			values[8] = Int64GetDatum(ev->rows);
-			for (int c = 0; c < 9; c++)
-				nulls[c] = ' ';
-			for (int c = 4; c < 8; c++)
-				if (TextDatumGetCString(values[c])[0] == '\0')
-					nulls[c] = 'n';
-			if (ev->rows < 0)
-				nulls[8] = 'n';
-			if (SPI_execute_with_args("INSERT INTO crmperm.audit_log"
-									  " (at, kind, login, principal, token, resource, action,"
-									  " command, rows) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-									  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not write a crmperm audit event");
+			for (int i = 0; i < n; i++)
+			{
+				if (write_event(&batch[i]))
+					written++;
+				else
+					failed++;
+			}
 		}
-		written = true;
-	}
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_CATCH();
+	{
+		/* the whole batch is lost (it is in the server log); the worker restarts */
+		SpinLockAcquire(&audit->mutex);
+		worker_queue->failed += n;
+		SpinLockRelease(&audit->mutex);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	SpinLockAcquire(&audit->mutex);
-	worker_queue->tail = tail + n;
-	if (written)
-		worker_queue->written += n;
+	worker_queue->written += written;
+	worker_queue->failed += failed;
 	SpinLockRelease(&audit->mutex);
 	return n;
 }
@@ -509,8 +608,8 @@ crmperm_audit_queue(PG_FUNCTION_ARGS)
 	for (int i = 0; i < AUDIT_DATABASES; i++)
 	{
 		AuditQueue	q;
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
 
 		SpinLockAcquire(&audit->mutex);
 		memcpy(&q, &audit->queues[i], offsetof(AuditQueue, events));
@@ -524,6 +623,8 @@ crmperm_audit_queue(PG_FUNCTION_ARGS)
 		values[4] = Int32GetDatum(q.worker_pid);
 		nulls[4] = q.worker_pid == 0;
 		values[5] = Int64GetDatum((int64) audit->overflow_databases);
+		values[6] = Int64GetDatum((int64) q.failed);
+		/* under a 1.1 catalog the result has six columns: the seventh is left out */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

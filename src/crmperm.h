@@ -10,6 +10,7 @@
 
 #include "nodes/parsenodes.h"
 #include "access/htup.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -27,6 +28,12 @@
 #define CRM_SYS_MANAGE_PERMISSIONS	0x04
 #define CRM_SYS_MANAGE_TOKENS		0x08
 #define CRM_SYS_VIEW_AUDIT			0x10
+
+/*
+ * A crmperm name (at most 63 characters, see crmperm._check_name()) in any
+ * server encoding, with its terminating zero.
+ */
+#define CRM_NAME_BYTES ((NAMEDATALEN - 1) * MAX_MULTIBYTE_CHAR_LEN + 1)
 
 /* ---- cache.c: the catalog, read once per invalidation, and decisions ---- */
 
@@ -229,6 +236,7 @@ extern bool crm_token_allows(const char *resource, int action);
 extern bool crm_token_check_range_table(List *rangeTable, bool ereport_on_violation);
 extern void crm_token_check_utility(Node *parsetree);
 extern void crm_tokens_redact(ErrorData *edata);
+extern const char *crm_token_redact_query(const char *text);
 
 /* ---- audit.c: events that outlive their transaction ---- */
 typedef enum CrmAuditKind
@@ -244,6 +252,7 @@ extern void crm_audit_event(CrmAuditKind kind, const char *resource, const char 
 							int64 rows);
 extern void crm_audit_auth(bool success, const char *token);
 extern void crm_audit_set_command(Node *stmt);
+extern void crm_clip_copy(char *dst, const char *src, size_t size);
 
 /* ---- sidechannels.c: observable functions on hidden rows, row counts ---- */
 extern void crm_side_channels_init(void);

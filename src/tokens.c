@@ -30,10 +30,17 @@
  *     prepared statements, EXPLAIN, COPY, SET/SHOW (not of role) and the
  *     like.
  *
+ * Nothing opened under a token outlives it: WITH HOLD cursors are refused
+ * under any token, authenticate() is refused while a held cursor declared in
+ * the transaction would be filled at commit, logout() while a cursor opened
+ * under the token is open, and every fetch re-checks the token.
+ *
  * Failed attempts are throttled per login role in shared memory.  A token's
  * secret never reaches the server log (crmperm's emit_log_hook, in
- * messages.c, has it redacted here), nor
- * pg_stat_statements.
+ * messages.c, has it redacted here), nor any store of query text: the
+ * client's statement is redacted in place once it was parsed, other
+ * statements' text is handed on redacted (post-parse, ExecutorStart and
+ * ProcessUtility hooks).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -44,14 +51,18 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
+#include "commands/prepare.h"
 #include "commands/extension.h"
 #include "common/base64.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -118,12 +129,13 @@ typedef struct TokenScope
 static struct
 {
 	TokenMode	mode;
-	char		name[NAMEDATALEN];
+	char		name[CRM_NAME_BYTES];
 	Oid			principal;
 	Oid			saved_user;		/* restored at commit (transaction mode) */
 	int			saved_sec_context;
 	SubTransactionId subid;		/* where authenticated, until committed */
 	int			nest_level;
+	TimestampTz started;		/* statement start of authenticate() */
 	List	   *scopes;			/* TokenScope entries, in token_context */
 	char	   *scope_list;		/* "leads.create, leads.read", for messages */
 	uint64		checked_at;		/* catalog version the row was read at */
@@ -144,6 +156,9 @@ static Oid	information_schema_nsp = InvalidOid;
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorRun_hook_type prev_executor_run = NULL;
 
 /* ---- shared memory: the throttle ---- */
 
@@ -551,16 +566,16 @@ crm_token_check_utility(Node *parsetree)
 				return;
 			}
 		case T_DeclareCursorStmt:
-			if ((((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD) &&
-				token.mode == TOKEN_TRANSACTION)
+			/* a session token too: the rows would stay readable after logout() */
+			if (((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD)
 			{
 				crm_audit_event(CRM_AUDIT_DENIAL, NULL, "DECLARE CURSOR WITH HOLD", -1);
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("permission denied: cannot declare a WITH HOLD cursor under token \"%s\"",
 								token.name),
-						 errdetail("The token ends with the transaction; the cursor would outlive it."),
-						 errhint("Declare the cursor WITHOUT HOLD, or authenticate with session => true.")));
+						 errdetail("A held cursor outlives its transaction, and its rows would stay readable after the token ends."),
+						 errhint("Declare the cursor WITHOUT HOLD.")));
 			}
 			break;
 		case T_DiscardStmt:
@@ -590,14 +605,15 @@ crm_token_check_utility(Node *parsetree)
 	check_token_valid();
 }
 
-/* ---- keeping tokens out of the server log ---- */
+/* ---- keeping tokens out of the server log and every store of query text ---- */
 
 /*
  * Where something shaped like a token starts in s (its secret
- * TOKEN_LEN - SECRET_LEN characters further), or NULL.
+ * TOKEN_LEN - SECRET_LEN characters further), or NULL.  With redacted_too,
+ * a token whose secret was overwritten with '*' is found too.
  */
 static char *
-find_token(const char *s)
+find_token(const char *s, bool redacted_too)
 {
 	const char *p = s;
 
@@ -609,7 +625,8 @@ find_token(const char *s)
 		for (size_t i = prefix; ok && i < prefix + KEY_ID_LEN; i++)
 			ok = isxdigit((unsigned char) p[i]);
 		for (size_t i = prefix + KEY_ID_LEN + 1; ok && i < TOKEN_LEN; i++)
-			ok = isalnum((unsigned char) p[i]) || p[i] == '-' || p[i] == '_';
+			ok = isalnum((unsigned char) p[i]) || p[i] == '-' || p[i] == '_' ||
+				(redacted_too && p[i] == '*');
 		if (ok)
 			return (char *) p;
 		p += prefix;
@@ -623,7 +640,7 @@ redact(char *s)
 {
 	char	   *p;
 
-	while ((p = find_token(s)) != NULL)
+	while ((p = find_token(s, false)) != NULL)
 	{
 		memset(p + TOKEN_LEN - SECRET_LEN, '*', SECRET_LEN);
 		s = p + TOKEN_LEN;
@@ -634,8 +651,9 @@ redact(char *s)
  * Every message that goes to the server log: a token in its text (the
  * "statement: ..." line of log_statement, the "parameters: $1 = ..." detail
  * of a bind parameter, an error's context) loses its secret, and a statement
- * holding a token is not appended to the message.  Clients get the same
- * redacted message.  Called by crmperm's emit_log_hook (messages.c).
+ * holding a token (even redacted) is not appended to the message.  Clients
+ * get the same redacted message.  Called by crmperm's emit_log_hook
+ * (messages.c).
  */
 void
 crm_tokens_redact(ErrorData *edata)
@@ -648,24 +666,115 @@ crm_tokens_redact(ErrorData *edata)
 		redact(edata->hint);
 		redact(edata->context);
 		redact(edata->internalquery);
-		if (find_token(debug_query_string))
+		if (find_token(debug_query_string, true))
 			edata->hide_stmt = true;
 	}
+}
+
+/*
+ * The statement the client sent, wherever PostgreSQL keeps it: its text
+ * (debug_query_string: pg_stat_activity, log lines), the running portal's
+ * source text (pg_cursors, pg_stat_statements) and the prepared statement
+ * the portal was made from (pg_prepared_statements, later Binds).  By the
+ * time any hook runs it has been parsed (the parse trees hold their own
+ * copies of literals, and a prepared statement is analysed again from its
+ * tree, never its text), so secrets are overwritten in place, the length
+ * unchanged (parse locations stay valid), and pg_stat_activity is given the
+ * redacted text.
+ */
+static void
+redact_client_statement(void)
+{
+	if (find_token(debug_query_string, false))
+	{
+		redact((char *) debug_query_string);
+		if (!IsParallelWorker())
+			pgstat_report_activity(STATE_RUNNING, debug_query_string);
+	}
+	if (ActivePortal)
+	{
+		redact((char *) ActivePortal->sourceText);
+		if (ActivePortal->prepStmtName)
+		{
+			PreparedStatement *ps = FetchPreparedStatement(ActivePortal->prepStmtName, false);
+
+			if (ps)
+				redact((char *) ps->plansource->query_string);
+		}
+	}
+}
+
+/*
+ * A statement's text as the stores of query text (pg_stat_statements,
+ * pg_stat_activity, pg_prepared_statements, pg_cursors, the log) may see it.
+ * The client's statement is redacted in place; any other text (a function's
+ * own statement, whose text its owner may parse again) is left alone and a
+ * redacted copy returned, for the caller to hand on.
+ */
+const char *
+crm_token_redact_query(const char *text)
+{
+	char	   *copy;
+
+	if (!find_token(text, false))
+		return text;
+	redact_client_statement();
+	if (!find_token(text, false))
+		return text;
+	copy = pstrdup(text);
+	redact(copy);
+	return copy;
+}
+
+/* Statements and their nested statements, as pg_stat_statements records them. */
+static void
+tokens_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	pstate->p_sourcetext = crm_token_redact_query(pstate->p_sourcetext);
+	if (prev_post_parse_analyze)
+		prev_post_parse_analyze(pstate, query, jstate);
+}
+
+static void
+tokens_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	queryDesc->sourceText = crm_token_redact_query(queryDesc->sourceText);
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * Every fetch under a token re-checks it: a cursor or protocol portal opened
+ * earlier in the transaction reads nothing once the token was revoked or
+ * expired.
+ */
+static void
+tokens_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+					bool execute_once)
+{
+	if (token.mode != TOKEN_NONE && !crm_cache_loading && !IsParallelWorker())
+		check_token_valid();
+	if (prev_executor_run)
+		prev_executor_run(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 }
 
 /*
  * pg_stat_statements records a statement under the user it finished as.
  * authenticate() changed the user midway, so the entry made when the
  * statement was parsed (normalised: constants are $n) is not found, and a
- * new one would be made from the raw text, token and all.  A top-level
- * statement whose text holds a token is therefore not recorded.
+ * new one would be made from its text (the key id of the token in it).  A
+ * top-level statement whose text holds a token is therefore not recorded.
  */
 static void
 keep_token_out_of_statistics(void)
 {
 	ListCell   *lc;
 
-	if (ActivePortal == NULL || !find_token(ActivePortal->sourceText))
+	if (ActivePortal == NULL || !find_token(ActivePortal->sourceText, true))
 		return;
 	foreach(lc, ActivePortal->stmts)
 	{
@@ -673,6 +782,38 @@ keep_token_out_of_statistics(void)
 
 		stmt->queryId = UINT64CONST(0);
 	}
+}
+
+/*
+ * A cursor of this backend that would keep rows readable past a token, or
+ * NULL: with pending_hold, one declared WITH HOLD and not yet persisted (it
+ * is filled at commit, as whoever is the user then); otherwise any cursor
+ * opened since the active token started.  Running portals (the statement
+ * asking) do not count.
+ */
+static char *
+cursor_in_the_way(bool pending_hold)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	char	   *found = NULL;
+
+	SPI_connect();
+	crm_spi_execute("SELECT c.name FROM pg_catalog.pg_cursors c ORDER BY c.name",
+					0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; found == NULL && i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		Portal		portal = GetPortalByName(name);
+
+		if (portal == NULL || portal->status == PORTAL_ACTIVE)
+			continue;
+		if (pending_hold ? ((portal->cursorOptions & CURSOR_OPT_HOLD) &&
+							portal->createSubid != InvalidSubTransactionId) :
+			portal->creation_time >= token.started)
+			found = MemoryContextStrdup(caller_context, name);
+	}
+	SPI_finish();
+	return found;
 }
 
 /* ---- SQL-callable ---- */
@@ -813,6 +954,19 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 				 errhint("Run RESET ROLE first."),
 				 errhidestmt(true), errhidecontext(true)));
 
+	{
+		char	   *held = cursor_in_the_way(true);
+
+		if (held)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("crmperm.authenticate() cannot run while cursor \"%s\" is declared WITH HOLD in this transaction",
+							held),
+					 errdetail("A held cursor is filled when the transaction commits, as the token's principal, and stays readable after the token ends."),
+					 errhint("Close the cursor, or commit before authenticating."),
+					 errhidestmt(true), errhidecontext(true)));
+	}
+
 	wait = throttle_wait(login);
 	if (wait > 0)
 	{
@@ -830,7 +984,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 	arg = PG_GETARG_TEXT_PP(0);
 	tok = text_to_cstring(arg);
 	len = strlen(tok);
-	if (len != TOKEN_LEN || find_token(tok) != tok)
+	if (len != TOKEN_LEN || find_token(tok, false) != tok)
 		fail_authentication(login, NULL);
 	token_hash(tok, len, digest);
 
@@ -885,7 +1039,8 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 		Datum		expires = SPI_getbinval(tup, desc, 5, &isnull);
 
 		token.expires = isnull ? DT_NOEND : DatumGetTimestampTz(expires);
-		strlcpy(token.name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)), NAMEDATALEN);
+		crm_clip_copy(token.name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
+					  sizeof(token.name));
 		load_scopes(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
 	}
 	touch_token(token.name);
@@ -894,6 +1049,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 
 	token.principal = principal;
 	token.checked_at = crm_catalog_version();
+	token.started = GetCurrentStatementStartTimestamp();
 	token.subid = GetCurrentSubTransactionId();
 	token.nest_level = GetCurrentTransactionNestLevel();
 	GetUserIdAndSecContext(&token.saved_user, &token.saved_sec_context);
@@ -911,8 +1067,18 @@ crmperm_logout(PG_FUNCTION_ARGS)
 	Oid			user;
 	int			sec_context;
 
+	char	   *open_cursor;
+
 	if (token.mode == TOKEN_NONE)
 		PG_RETURN_VOID();
+	open_cursor = cursor_in_the_way(false);
+	if (open_cursor)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crmperm.logout() cannot end token \"%s\" while cursor \"%s\" opened under it is open",
+						token.name, open_cursor),
+				 errdetail("The cursor reads as the token's principal."),
+				 errhint("Close the cursor first, or end the transaction.")));
 	GetUserIdAndSecContext(&user, &sec_context);
 	if (token.mode == TOKEN_SESSION)
 	{
@@ -964,6 +1130,12 @@ crm_tokens_init(void)
 							NULL, &lockout, 300, 1, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = tokens_post_parse_analyze;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = tokens_executor_start;
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = tokens_executor_run;
 	prev_shmem_request = shmem_request_hook;
 	shmem_request_hook = tokens_shmem_request;
 	prev_shmem_startup = shmem_startup_hook;

@@ -16,6 +16,14 @@
  *
  * EXPLAIN ANALYZE reading a managed table is refused to governed roles: its
  * "Rows Removed by Filter" counts the rows their scopes hide.
+ *
+ * A top-level COPY ... FROM into one of crmperm's own tables is marked while
+ * it runs: the audit trigger on crmperm's catalog leaves out the rows that
+ * COPY itself loads (pg_restore bringing back the catalog with its audit
+ * log), and only those, see crmperm_restoring_copy().
+ *
+ * A statement's text holding a token is redacted before it is handed on
+ * (tokens.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,8 +31,10 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
-#include "executor/spi.h"
 #include "commands/defrem.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
@@ -35,7 +45,88 @@
 
 #include "crmperm.h"
 
+PG_FUNCTION_INFO_V1(crmperm_restoring_copy);
+
 static ProcessUtility_hook_type prev_process_utility = NULL;
+static ExecutorRun_hook_type prev_executor_run = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+
+/*
+ * Executors running or finishing (their AFTER triggers fire in
+ * ExecutorFinish) in this backend, and the top-level COPY FROM into a
+ * crmperm table that is running, with the executor depth it runs at.
+ */
+static int	executor_depth = 0;
+static Oid	copy_from_relid = InvalidOid;
+static int	copy_from_depth = 0;
+
+static void
+crm_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	executor_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		executor_depth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+crm_executor_finish(QueryDesc *queryDesc)
+{
+	executor_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		executor_depth--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The relation a top-level COPY ... FROM loads into, if it is one of
+ * crmperm's own tables, or InvalidOid.
+ */
+static Oid
+catalog_copy_target(Node *parsetree, ProcessUtilityContext context)
+{
+	CopyStmt   *copy = (CopyStmt *) parsetree;
+	Oid			relid;
+
+	if (!IsA(parsetree, CopyStmt) || !copy->is_from || copy->relation == NULL ||
+		context != PROCESS_UTILITY_TOPLEVEL)
+		return InvalidOid;
+	relid = RangeVarGetRelid(copy->relation, NoLock, true);
+	if (!OidIsValid(relid) || get_rel_namespace(relid) != get_namespace_oid("crmperm", true))
+		return InvalidOid;
+	return relid;
+}
+
+/*
+ * crmperm._restoring_copy(rel regclass): is this trigger firing for a row
+ * that a top-level COPY ... FROM into rel loads itself?  Not for a row
+ * written by a function that the COPY runs (a default, a WHERE clause, a
+ * trigger): its statement runs in an executor, one level deeper.
+ */
+Datum
+crmperm_restoring_copy(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!PG_ARGISNULL(0) && OidIsValid(copy_from_relid) &&
+				   PG_GETARG_OID(0) == copy_from_relid && executor_depth == copy_from_depth);
+}
 
 Oid			crm_utility_user = InvalidOid;
 
@@ -257,9 +348,13 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	CrmUtilityContext context_here = CRM_IN_QUERY;
 	CrmUtilityContext save_context = crm_utility_context;
 	Oid			save_user = crm_utility_user;
+	Oid			save_copy_from = copy_from_relid;
+	int			save_copy_depth = copy_from_depth;
 	Oid			renamed = InvalidOid;
+	Oid			copy_target;
 	List	   *dropped_roles;
 
+	queryString = crm_token_redact_query(queryString);
 	crm_audit_set_command(parsetree);
 	if (crm_token_active())
 		crm_token_check_utility(parsetree);
@@ -310,6 +405,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		else if (IsA(parsetree, ExplainStmt) && is_explain_analyze((ExplainStmt *) parsetree))
 			context_here = CRM_IN_EXPLAIN_ANALYZE;
 	}
+	copy_target = catalog_copy_target(parsetree, context);
 
 	dropped_roles = roles_to_drop(parsetree);
 	PG_TRY();
@@ -317,6 +413,11 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 		if (context_here != CRM_IN_QUERY)
 			crm_utility_context = context_here;
 		crm_utility_user = GetUserId();
+		if (OidIsValid(copy_target))
+		{
+			copy_from_relid = copy_target;
+			copy_from_depth = executor_depth;
+		}
 		if (prev_process_utility)
 			prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
 								 queryEnv, dest, qc);
@@ -331,6 +432,8 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	{
 		crm_utility_context = save_context;
 		crm_utility_user = save_user;
+		copy_from_relid = save_copy_from;
+		copy_from_depth = save_copy_depth;
 	}
 	PG_END_TRY();
 }
@@ -340,4 +443,8 @@ crm_utility_init(void)
 {
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = crm_process_utility;
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = crm_executor_run;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = crm_executor_finish;
 }

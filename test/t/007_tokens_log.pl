@@ -25,6 +25,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
+use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('tokens');
 $node->init;
@@ -315,5 +316,90 @@ $log = slurp_file($node->logfile, $offset);
 is(lines_with($log, $literal), '', "log_statement = 'all': no literal token in the log");
 like($log, qr/statement: SELECT crmperm\.authenticate\('crm_[0-9a-f]{12}_\*{43}'\)/,
 	"log_statement = 'all': the statement is logged with the secret overwritten");
+
+# ---- every statement form that can carry a token, every store of query text ----
+# A token in the text of DO, CALL, PREPARE/EXECUTE, DECLARE, a statement a
+# PL/pgSQL block runs, a protocol-level named prepared statement with a
+# literal, or a bind parameter: its secret reaches none of
+# pg_stat_statements (track = all, utility statements too),
+# pg_prepared_statements, pg_cursors, pg_stat_activity (read by another
+# session, while the statement runs and after, while the session is idle)
+# and the server log.
+$node->safe_psql('crm', q{
+CREATE PROCEDURE auth_proc(t text) LANGUAGE plpgsql AS $$BEGIN PERFORM crmperm.authenticate(t); END$$;
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+});
+$offset = -s $node->logfile;
+my %form;
+$form{$_} = new_token('tokadmin', "form $_") for qw(do call prepare declare nested pbprep bind activity idle);
+my @form_secrets = map { substr($_, 17) } values %form;
+($out, $err) = as_role('app6', qq{
+BEGIN; DO \$\$BEGIN PERFORM crmperm.authenticate('$form{do}'); END\$\$; SELECT name FROM clients; ROLLBACK;
+BEGIN; CALL auth_proc('$form{call}'); SELECT current_user; COMMIT;
+PREPARE p_auth AS SELECT crmperm.authenticate('$form{prepare}');
+BEGIN; EXECUTE p_auth; SELECT statement FROM pg_prepared_statements; COMMIT;
+BEGIN; DECLARE c_auth CURSOR FOR SELECT crmperm.authenticate('$form{declare}');
+FETCH c_auth; SELECT statement FROM pg_cursors; COMMIT;
+BEGIN; DO \$\$BEGIN EXECUTE 'SELECT crmperm.authenticate(''$form{nested}'')'; END\$\$; COMMIT;
+});
+like($err, qr/lacks "clients.read"/, 'statement forms: DO authenticated (then a denial)');
+like($out, qr/^reader$/m, 'statement forms: CALL authenticated');
+like($out, qr/PREPARE p_auth AS SELECT crmperm\.authenticate\('crm_[0-9a-f]{12}_\*{43}'\)/,
+	'pg_prepared_statements: the statement with its secret overwritten');
+like($out, qr/DECLARE c_auth CURSOR FOR SELECT crmperm\.authenticate\('crm_[0-9a-f]{12}_\*{43}'\)/,
+	'pg_cursors: the statement with its secret overwritten');
+is(join('', grep { index($out . $err, $_) >= 0 } @form_secrets), '',
+	'statement forms: no secret in what the session itself reads back');
+my $pbscript = PostgreSQL::Test::Utils::tempdir() . '/literal.sql';
+PostgreSQL::Test::Utils::append_to_file($pbscript, qq{BEGIN;
+SELECT crmperm.authenticate('$form{pbprep}');
+SELECT statement FROM pg_prepared_statements;
+SELECT name FROM clients;
+END;
+});
+like(pgbench('app6', 'prepared', $pbscript, 'x=1'), qr/token "form pbprep" lacks "clients.read"/,
+	'protocol-level named prepared statement with a literal: authenticated, then a denial');
+like(pgbench('app6', 'extended', $script, "tok=$form{bind}"), qr/token "form bind" lacks "clients.read"/,
+	'bind parameter: authenticated, then a denial');
+
+# pg_stat_activity, read by another session: while the statement runs, and
+# while the session is idle after it (its last statement stays shown)
+sub watch_activity
+{
+	my ($sql) = @_;
+	my ($o, $e) = ('', '');
+	my $file = PostgreSQL::Test::Utils::tempdir() . '/watched.sql';
+	PostgreSQL::Test::Utils::append_to_file($file, $sql);
+	my $h = IPC::Run::start([ 'psql', '-X', '-q', '-h', $node->host, '-p', $node->port,
+		'-U', 'app6', '-d', 'crm', '-f', $file ], '<', \undef, '>', \$o, '2>', \$e);
+	my $seen = '';
+	for (1 .. 50)
+	{
+		usleep(100_000);
+		$seen .= $node->safe_psql('crm', q{SELECT state || ': ' || query FROM pg_stat_activity
+			WHERE usename = 'app6' AND backend_type = 'client backend'}) . "\n";
+	}
+	$h->finish;
+	return $seen;
+}
+my $seen = watch_activity("SELECT crmperm.authenticate('$form{activity}'), pg_sleep(3);\n");
+like($seen, qr/^active: SELECT crmperm\.authenticate\('crm_[0-9a-f]{12}_\*{43}'\), pg_sleep\(3\);?$/m,
+	'pg_stat_activity: the running statement, its secret overwritten');
+$seen = watch_activity("SELECT crmperm.authenticate('$form{idle}');\n\\! sleep 3\n");
+is(index($seen, substr($form{idle}, 17)), -1, 'pg_stat_activity: no secret while idle after it');
+like($seen, qr/^idle: SELECT crmperm\.authenticate\('crm_[0-9a-f]{12}_\*{43}'\)/m,
+	'pg_stat_activity: the idle session shows its last statement, redacted');
+
+$log = slurp_file($node->logfile, $offset);
+$queries = $node->safe_psql('crm', $pgss);
+my $prepared_text = $node->safe_psql('crm', q{SELECT string_agg(query, E'\n') FROM pg_stat_statements
+	WHERE query ~ 'p_auth|c_auth|auth_proc|DO \$'});
+like($prepared_text, qr/auth_proc|DO/, 'pg_stat_statements: the utility statements are recorded');
+for my $f (sort keys %form)
+{
+	my $secret = substr($form{$f}, 17);
+	is(lines_with($queries, $secret), '', "pg_stat_statements: no secret ($f)");
+	is(lines_with($log, $secret), '', "log: no secret ($f)");
+}
 
 done_testing();

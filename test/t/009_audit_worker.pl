@@ -27,6 +27,12 @@
 #         log, written before the denial was raised;
 #       * the queue starts again empty (audit_queue's counters restart), and
 #         the next event starts a new writer;
+#   - names that fill their fixed-size event fields (a token name of 63
+#     two-byte characters, a role name of 63 bytes of three-byte characters)
+#     reach audit_log whole and valid in the database encoding; an event the
+#     writer cannot write (here: a CHECK constraint added to audit_log
+#     rejects it) is logged, counted in audit_queue.failed, and does not
+#     stop the denials after it;
 #   - on a hot standby a denial writes its log line there but is queued
 #     nowhere: no audit_log row on the primary (nor, by replication, on the
 #     standby), and the standby's audit_queue is empty.
@@ -90,12 +96,12 @@ sub audit_lines
 # Poll $sql until it returns $want (30 s at most).
 sub poll
 {
-	my ($sql, $want) = @_;
+	my ($sql, $want, $db) = @_;
 	my $deadline = time() + 30;
 	my $got = '';
 	while (time() < $deadline)
 	{
-		my ($ret, $out, $err) = $node->psql('crm', $sql);
+		my ($ret, $out, $err) = $node->psql($db // 'crm', $sql);
 		$got = $out;
 		return 1 if $ret == 0 && $out eq $want;
 		usleep(100_000);
@@ -298,5 +304,54 @@ unlike($plog, qr/could not write a crmperm audit event|TRAP:/, 'primary log: the
 	is($node->safe_psql('crm', q{SELECT command FROM crmperm.audit_log WHERE principal = 'multi'}), 'DELETE',
 		'its audit_log row names DELETE');
 }
+
+# ---------------------------------------------------------------------------
+# Long multibyte names, and an event that cannot be written
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', q{CREATE DATABASE mb ENCODING 'UTF8' LOCALE 'C.utf8' TEMPLATE template0});
+my $tokname = "\x{e9}" x 63;                 # 126 bytes in UTF-8
+my $rolname = "\x{20ac}" x 21;               # 63 bytes in UTF-8
+my $mb_setup = qq{
+CREATE EXTENSION crmperm;
+CREATE ROLE mb_users NOLOGIN;
+CREATE ROLE "$rolname" NOLOGIN IN ROLE mb_users;
+CREATE ROLE poison NOLOGIN IN ROLE mb_users;
+CREATE ROLE after_poison NOLOGIN IN ROLE mb_users;
+CREATE ROLE mb_app LOGIN;
+CREATE TABLE mb_leads (id int PRIMARY KEY, name text);
+GRANT SELECT ON mb_leads TO mb_users;
+SELECT crmperm.manage_table('mb_leads');
+SELECT crmperm.create_permission_set('Mb');
+SELECT crmperm.grant('Mb', 'mb_leads', ARRAY['create']);
+SELECT crmperm.assign_permission_set('"$rolname"', 'Mb');
+SELECT crmperm.create_token('$tokname', '"$rolname"', ARRAY['mb_leads.create']);
+};
+utf8::encode($mb_setup);
+my $mbtok = $node->safe_psql('mb', $mb_setup);
+($mbtok) = $mbtok =~ /(crm_[0-9a-f]{12}_\S{43})/;
+my ($r, $o, $e) = $node->psql('mb', "BEGIN; SELECT crmperm.authenticate('$mbtok'); SELECT * FROM mb_leads; ROLLBACK;",
+	on_error_stop => 0, extra_params => [ '-U', 'mb_app' ]);
+like($e, qr/permission denied: token ".+" lacks "mb_leads\.read"/, 'a denial under a token with a long multibyte name');
+my $mb_denial = qq{SELECT token = '$tokname' AND principal = '$rolname' FROM crmperm.audit_log
+	WHERE kind = 'denial' AND resource = 'mb_leads'};
+utf8::encode($mb_denial);
+ok(poll($mb_denial, 't', 'mb'), 'audit_log: the denial names the token and the role whole');
+
+# an event the writer cannot write, then one it can
+$node->safe_psql('mb', q{ALTER TABLE crmperm.audit_log ADD CONSTRAINT no_poison CHECK (principal <> 'poison')});
+$node->psql('mb', 'BEGIN; SET LOCAL ROLE poison; SELECT * FROM mb_leads; ROLLBACK;');
+$node->psql('mb', 'BEGIN; SET LOCAL ROLE after_poison; SELECT * FROM mb_leads; ROLLBACK;');
+ok(poll(q{SELECT count(*) FROM crmperm.audit_log WHERE principal = 'after_poison'}, '1', 'mb'),
+	'the denial after an event that cannot be written reaches audit_log');
+is($node->safe_psql('mb', q{SELECT failed FROM crmperm.audit_queue WHERE database = 'mb'}), '1',
+	'audit_queue counts the event that could not be written');
+like(slurp_file($node->logfile, $log_offset),
+	qr/crmperm audit: could not write a "denial" event of role "poison" to crmperm\.audit_log: new row for relation "audit_log" violates check constraint "no_poison"/,
+	'the server log says why, and that the event is there only');
+$node->safe_psql('mb', q{ALTER TABLE crmperm.audit_log DROP CONSTRAINT no_poison});
+$node->psql('mb', 'BEGIN; SET LOCAL ROLE after_poison; SELECT id FROM mb_leads; ROLLBACK;');
+ok(poll(q{SELECT count(*) FROM crmperm.audit_log WHERE principal = 'after_poison'}, '2', 'mb'),
+	'the writer goes on');
+is($node->safe_psql('mb', q{SELECT ok FROM crmperm.verify_audit()}), 't', 'the chain verifies');
 
 done_testing();
