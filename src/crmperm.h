@@ -245,6 +245,13 @@ extern void crm_audit_set_command(Node *stmt);
 
 /* ---- admin.c ---- */
 extern List *crm_caller_search_path(void);
+extern Oid	crm_admin_caller(void);
+extern bool crm_has_system_permission(Oid roleid, int permission);
+extern int	crm_system_permission_bit(const char *name);
+
+/* ---- tenant_admin.c: what tenant administrators may administer ---- */
+extern const char *crm_admin_tenant(Oid roleid);
+extern void crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller);
 
 /* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
 extern void crm_utility_init(void);
@@ -269,5 +276,7 @@ extern void crm_deny_token_role(const char *token, Oid principal, Oid roleid,
 extern void crm_deny_token_statement(const char *token, const char *command);
 extern void crm_deny_token_system(const char *token, const char *permission,
 								  const char *needed_for);
+extern void crm_deny_tenant_admin(Oid roleid, const char *tenant, const char *function,
+								  const char *what, const char *detail, const char *hint);
 
 #endif							/* CRMPERM_H */

@@ -241,3 +241,21 @@ crm_deny_token_system(const char *token, const char *permission, const char *nee
 					   needed_for, permission),
 			 errhint("Run it as a role that holds %s, without a token.", permission)));
 }
+
+/*
+ * A tenant administrator reaching beyond its tenant (tenant_admin.c): what
+ * it may not do ("administer role \"x\""), and why.  Never names another
+ * tenant: a tenant administrator learns no other tenant's name from it.
+ */
+void
+crm_deny_tenant_admin(Oid roleid, const char *tenant, const char *function,
+					  const char *what, const char *detail, const char *hint)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, NULL, function, -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" of tenant \"%s\" may not %s",
+					GetUserNameFromId(roleid, false), tenant, what),
+			 errdetail_internal("%s", detail),
+			 hint ? errhint("%s", hint) : 0));
+}
