@@ -37,6 +37,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -232,6 +233,21 @@ crm_admin_tenant(Oid roleid)
 	return pstrdup(p->tenant_id);
 }
 
+/*
+ * Does this database's crmperm have tenant administration (1.2 and later)?
+ * Until ALTER EXTENSION crmperm UPDATE, sets and roles have no tenant: global
+ * administrators go on as before, tenant administrators are refused.
+ */
+static bool
+tenant_catalog_present(void)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString("crmperm"),
+												makeString("_tenant_facts")),
+									 2, argtypes, true));
+}
+
 static const TenantRule *
 tenant_rule(const char *function)
 {
@@ -381,6 +397,15 @@ crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller
 	const TenantRule *rule = tenant_rule(function);
 	TenantFacts facts[lengthof(rule->args)] = {{0}};
 	char	   *fn = psprintf("crmperm.%s()", function);
+
+	if (!tenant_catalog_present())
+	{
+		if (tenant != NULL)
+			crm_deny_tenant_admin(caller, tenant, fn, psprintf("call %s", fn),
+								  "Tenant administration needs crmperm 1.2 or later in this database.",
+								  "Run ALTER EXTENSION crmperm UPDATE.");
+		return;
+	}
 
 	if (rule == NULL)
 	{
