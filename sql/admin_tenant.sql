@@ -306,6 +306,36 @@ SELECT crmperm.assign_permission_set('at_user2', 'At T1 admins');
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
+-- Bad input gets the implementation's error, for both kinds of administrator.
+-- ---------------------------------------------------------------------------
+SELECT crmperm.create_role(NULL, parent => 'At T1 reps');
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.assign_permission_set(NULL, 'At T1 admins');
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.set_principal(NULL, tenant_id => 't2');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE at_admin1;
+SELECT crmperm.create_role(NULL, parent => 'At T1 reps');
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.set_principal(NULL, tenant_id => 't2');
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.assign_role('at_user1', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.add_to_role('At T1 reps', 'At no such set');
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.grant(NULL, 'at_leads', ARRAY['read']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.grant('At T1 admins', 'at_nothing', ARRAY['read']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.create_token('at null', NULL, ARRAY['at_leads.read']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.revoke_token('at no such token');
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.assign_permission_set('999999'::regrole, 'At T1 admins');  -- no such role
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
 -- Fail closed: what the catalog holds across tenants anyway (written
 -- directly, or reached through a PostgreSQL membership) does not count.
 -- ---------------------------------------------------------------------------

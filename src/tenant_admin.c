@@ -328,6 +328,10 @@ static void
 check_consistency(const char *function, FunctionCallInfo fcinfo, const char *caller_tenant,
 				  TenantFacts *facts)
 {
+	/* a NULL where a name is needed is the implementation's to refuse */
+	if (PG_ARGISNULL(0))
+		return;
+
 	if (strcmp(function, "create_role") == 0 && facts[0].found && facts[0].tenant &&
 		!same_tenant(facts[0].tenant, caller_tenant))
 		ereport(ERROR,
@@ -458,7 +462,7 @@ crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller
 	if (tenant != NULL && strcmp(function, "grant_system") == 0 && !PG_ARGISNULL(1))
 		check_held(caller, tenant, fn, text_to_cstring(PG_GETARG_TEXT_PP(1)), NULL);
 
-	if (tenant != NULL && strcmp(function, "set_principal") == 0 &&
+	if (tenant != NULL && strcmp(function, "set_principal") == 0 && !PG_ARGISNULL(0) &&
 		(PG_ARGISNULL(SET_PRINCIPAL_TENANT_ARG) ||
 		 !same_tenant(text_to_cstring(PG_GETARG_TEXT_PP(SET_PRINCIPAL_TENANT_ARG)), tenant)))
 		crm_deny_tenant_admin(caller, tenant, fn,
