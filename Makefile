@@ -2,7 +2,7 @@
 
 MODULE_big = crmperm
 OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin.o src/errors.o src/fields.o \
-       src/tokens.o src/audit.o src/attach.o src/sidechannels.o src/messages.o
+       src/tokens.o src/audit.o src/attach.o src/sidechannels.o src/messages.o src/tenant_admin.o
 EXTENSION = crmperm
 DATA = $(wildcard sql/crmperm--*.sql)
 PGFILEDESC = "crmperm - CRM-style permissions enforced inside PostgreSQL"

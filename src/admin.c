@@ -109,6 +109,19 @@ system_permission_name(int bit)
 	return NULL;
 }
 
+/* The bit of a system permission by name (0: not one). */
+int
+crm_system_permission_bit(const char *name)
+{
+	static const int bits[] = {CRM_SYS_EXPORT, CRM_SYS_BULK, CRM_SYS_MANAGE_PERMISSIONS,
+	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT};
+
+	for (int i = 0; i < lengthof(bits); i++)
+		if (strcmp(name, system_permission_name(bits[i])) == 0)
+			return bits[i];
+	return 0;
+}
+
 static DispatchInfo *
 dispatch_info(FunctionCallInfo fcinfo)
 {
@@ -161,8 +174,8 @@ dispatch_info(FunctionCallInfo fcinfo)
 }
 
 /* Tokens carry no system permissions, whoever the current role is. */
-static bool
-has_system_permission(Oid roleid, int permission)
+bool
+crm_has_system_permission(Oid roleid, int permission)
 {
 	const CrmPrincipal *p;
 
@@ -202,7 +215,7 @@ check_right(DispatchInfo *info, FunctionCallInfo fcinfo, Oid caller)
 				return;
 			/* FALLTHROUGH */
 		case RIGHT_SYSTEM:
-			if (has_system_permission(caller, info->permission))
+			if (crm_has_system_permission(caller, info->permission))
 				return;
 			crm_audit_event(CRM_AUDIT_DENIAL, NULL, system_permission_name(info->permission), -1);
 			ereport(ERROR,
@@ -328,6 +341,8 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 
 	check_right(info, fcinfo, caller);
 	check_arguments(info, fcinfo);
+	if (info->right != RIGHT_ANYONE)
+		crm_tenant_admin_check(info->name, fcinfo, caller);
 
 	admin_caller = caller;
 	admin_search_path = fetch_search_path(true);
@@ -379,10 +394,16 @@ crm_caller_search_path(void)
 }
 
 /* The role that called the admin function being run (or the current role). */
+Oid
+crm_admin_caller(void)
+{
+	return OidIsValid(admin_caller) ? admin_caller : GetUserId();
+}
+
 Datum
 crmperm_caller(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_OID(OidIsValid(admin_caller) ? admin_caller : GetUserId());
+	PG_RETURN_OID(crm_admin_caller());
 }
 
 /*
@@ -484,7 +505,7 @@ crmperm_check(PG_FUNCTION_ARGS)
 	{
 		for (int i = 0; i < lengthof(systems); i++)
 			if (strcmp(scope, system_permission_name(systems[i])) == 0)
-				PG_RETURN_BOOL(has_system_permission(roleid, systems[i]));
+				PG_RETURN_BOOL(crm_has_system_permission(roleid, systems[i]));
 	}
 	if (dot == NULL || dot == scope || dot[1] == '\0')
 		ereport(ERROR,
@@ -601,11 +622,11 @@ crmperm_department_ids(PG_FUNCTION_ARGS)
 Datum
 crmperm_may_manage_tokens(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(has_system_permission(GetUserId(), CRM_SYS_MANAGE_TOKENS));
+	PG_RETURN_BOOL(crm_has_system_permission(GetUserId(), CRM_SYS_MANAGE_TOKENS));
 }
 
 Datum
 crmperm_may_view_audit(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(has_system_permission(GetUserId(), CRM_SYS_VIEW_AUDIT));
+	PG_RETURN_BOOL(crm_has_system_permission(GetUserId(), CRM_SYS_VIEW_AUDIT));
 }

@@ -264,6 +264,13 @@ extern void crm_messages_init(void);
 
 /* ---- admin.c ---- */
 extern List *crm_caller_search_path(void);
+extern Oid	crm_admin_caller(void);
+extern bool crm_has_system_permission(Oid roleid, int permission);
+extern int	crm_system_permission_bit(const char *name);
+
+/* ---- tenant_admin.c: what tenant administrators may administer ---- */
+extern const char *crm_admin_tenant(Oid roleid);
+extern void crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller);
 
 /* ---- utility.c: COPY TO, ALTER TABLE guards ---- */
 extern Oid	crm_utility_user;	/* the role running the current utility statement */
@@ -311,5 +318,7 @@ extern void crm_deny_ddl(Oid roleid, const char *resource, const char *field,
 						 const char *command);
 extern void crm_deny_child_owner(Oid roleid, const CrmRelation *rel, Oid newowner);
 extern void crm_deny_enum_rename(Oid roleid, const char *type, const char *use);
+extern void crm_deny_tenant_admin(Oid roleid, const char *tenant, const char *function,
+								  const char *what, const char *detail, const char *hint);
 
 #endif							/* CRMPERM_H */

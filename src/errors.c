@@ -379,3 +379,21 @@ crm_deny_enum_rename(Oid roleid, const char *type, const char *use)
 			 errdetail("Renaming a value changes every stored value, and %s stores it: only super admins may write there.",
 					   use)));
 }
+
+/*
+ * A tenant administrator reaching beyond its tenant (tenant_admin.c): what
+ * it may not do ("administer role \"x\""), and why.  Never names another
+ * tenant: a tenant administrator learns no other tenant's name from it.
+ */
+void
+crm_deny_tenant_admin(Oid roleid, const char *tenant, const char *function,
+					  const char *what, const char *detail, const char *hint)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, NULL, function, -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" of tenant \"%s\" may not %s",
+					GetUserNameFromId(roleid, false), tenant, what),
+			 errdetail_internal("%s", detail),
+			 hint ? errhint("%s", hint) : 0));
+}

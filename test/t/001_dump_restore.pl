@@ -4,7 +4,9 @@
 # The round trip also keeps API tokens (the api_tokens and token_usage rows;
 # a token made before the dump authenticates after the restore, a revoked
 # one still fails with 28000), sensitive marks (made by manage_table and by
-# mark_sensitive) and the audit trail: after the restore the audit_log starts
+# mark_sensitive), the tenant of the permission sets and roles a tenant
+# administrator made (and that administrator's confinement) and the audit
+# trail: after the restore the audit_log starts
 # with exactly the records it had before the dump (seq, kind, hash),
 # verify_audit() is ok, and new events chain on after them.
 #
@@ -86,9 +88,33 @@ like($token, qr/^crm_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/, 'create_token returns a t
 my $revoked = $src->safe_psql('crm',
 	q{SELECT crmperm.create_token('old api', 'manager', ARRAY['leads.read'])});
 $src->safe_psql('crm', q{SELECT crmperm.revoke_token('old api')});
+# a tenant administrator of acme: the set and role it makes are acme's
+$src->safe_psql('crm', q{
+CREATE ROLE acme_admin NOLOGIN;
+SELECT crmperm.create_permission_set('Admins');
+SELECT crmperm.grant_system('Admins', 'manage_permissions');
+SELECT crmperm.assign_permission_set('acme_admin', 'Admins');
+SELECT crmperm.set_principal('acme_admin', tenant_id => 'acme');
+SET ROLE acme_admin;
+SELECT crmperm.create_permission_set('Acme team');
+SELECT crmperm.grant('Acme team', 'leads', ARRAY['read'], 'team');
+SELECT crmperm.create_role('Acme reps', parent => 'Sales Rep');
+SELECT crmperm.add_to_role('Acme reps', 'Acme team');
+SELECT crmperm.set_principal('eu', team_ids => ARRAY['t4'], tenant_id => 'acme');
+SELECT crmperm.assign_role('eu', 'Acme reps');
+});
+my $tenants_q = q{
+SELECT 'set', name, coalesce(tenant_id, '-') FROM crmperm.permission_sets ORDER BY name;
+SELECT 'role', name, coalesce(tenant_id, '-') FROM crmperm.roles ORDER BY name;
+};
+my $tenants_before = $src->safe_psql('crm', $tenants_q);
+is($tenants_before, join("\n",
+	'set|Acme team|acme', 'set|Admins|-', 'set|Capture|-', 'set|Europe|-', 'set|Manager extras|-', 'set|Rep|-',
+	'role|Acme reps|acme', 'role|Sales Manager|-', 'role|Sales Rep|-'),
+	'before dump: the tenant administrator\'s set and role are acme\'s');
 
 my $answers = q{
-SELECT p, r, e.* FROM unnest(ARRAY['rep', 'manager', 'hook']::regrole[]) p,
+SELECT p, r, e.* FROM unnest(ARRAY['rep', 'manager', 'hook', 'eu']::regrole[]) p,
        unnest(ARRAY['leads', 'invoices', 'contracts']) r, crmperm.explain_access(p, r) e ORDER BY p::text, 2, 3;
 };
 my $enforced = q{
@@ -106,8 +132,8 @@ SELECT string_agg(id::text, ',' ORDER BY id) FROM leads;
 my $before = $src->safe_psql('crm', $answers);
 my $before_rows = $src->safe_psql('crm', $enforced);
 like($before, qr/rep\|leads\|read\|t\|owned\|\{Rep\}\|\{"Sales Rep"\}\|granted/, 'explain_access answers before dump');
-like($before_rows, qr/^1\n[0-9a-f]{64}\|t1\n1,2,4\na\/\*\*\*\*,b\/\*\*\*\*,d\/\*\*\*\*\n1,2$/,
-	'rows, real values and masks before dump: rep its own lead with a hashed name and its own team, manager its tenant with real names and masked teams, eu its custom scope');
+like($before_rows, qr/^1\n[0-9a-f]{64}\|t1\n1,2,4\na\/\*\*\*\*,b\/\*\*\*\*,d\/\*\*\*\*\n1,2,4$/,
+	'rows, real values and masks before dump: rep its own lead with a hashed name and its own team, manager its tenant with real names and masked teams, eu its custom scope and, through the acme role, its team');
 like($before, qr/rep\|leads\|team_id\.read\|t\|owned\|\{Rep\}/, 'field grants in explain_access before dump');
 like($before, qr/manager\|contracts\|update\|f\|\|\|\|sensitive table/, 'mark_sensitive in explain_access before dump');
 
@@ -207,9 +233,14 @@ is($dst->safe_psql('crm', 'SELECT count(*) FROM crmperm.audit_log'), $records_be
 	'the restore itself adds no record (COPY into the catalog is not recorded)');
 
 my $last = $dst->safe_psql('crm', 'SELECT max(seq) FROM crmperm.audit_log');
+my $ret;
 
 is($dst->safe_psql('crm', $tokens_q), $tokens_before, 'api_tokens and token_usage rows restored');
 is($dst->safe_psql('crm', $sensitive_q), $sensitive_before, 'sensitive marks restored');
+is($dst->safe_psql('crm', $tenants_q), $tenants_before, 'the tenants of permission sets and roles restored');
+($ret, $out, $err) = $dst->psql('crm', q{SET ROLE acme_admin; SELECT crmperm.grant('Capture', 'leads', ARRAY['read'])});
+like($err, qr/permission denied: role "acme_admin" of tenant "acme" may not change global permission set "Capture"/,
+	'after restore: the tenant administrator still changes no global set');
 
 is($dst->safe_psql('crm', $answers), $before, 'explain_access answers the same after restore');
 is($dst->safe_psql('crm', $enforced), $before_rows, 'the same rows are enforced after restore');
@@ -217,7 +248,6 @@ is($dst->safe_psql('crm', q{
 SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE relname = 'leads'}), 't',
 	'row security stays enabled and forced');
 
-my $ret;
 ($ret, $out, $err) = $dst->psql('crm', 'SET ROLE hook; SELECT * FROM leads;');
 like($err, qr/permission denied: role "hook" lacks "leads.read"/, 'denials after restore');
 ($ret, $out, $err) = $dst->psql('crm', q{SET ROLE manager; UPDATE invoices SET amount = 1;});
@@ -236,7 +266,7 @@ is($err, 'ERROR:  28000: token authentication failed', 'after restore: the revok
 # New events chain on after the restored records.
 ok(poll($dst, qq{SELECT string_agg(kind || ':' || coalesce(token, '') || ':' || coalesce(resource, '') || ':' || action, ',' ORDER BY seq)
   FROM crmperm.audit_log WHERE seq > $last},
-	'denial::leads:read,denial::invoices:update,denial::contracts:update,auth_success:manager api::authenticate,auth_success:manager api::authenticate,denial:manager api:leads:delete,auth_failure:old api::authenticate'),
+	'denial:::crmperm.grant(),denial::leads:read,denial::invoices:update,denial::contracts:update,auth_success:manager api::authenticate,auth_success:manager api::authenticate,denial:manager api:leads:delete,auth_failure:old api::authenticate'),
 	'after restore: new denials and authentications are written after the restored records');
 is($dst->safe_psql('crm', 'SELECT ok, detail FROM crmperm.verify_audit()'),
 	't|every record links to the one before it', 'verify_audit() is still ok');

@@ -140,10 +140,10 @@ SELECT name, principal, scopes, created, created_by, expires, revoked IS NOT NUL
 SELECT 'resources', resource, tbl, owner_column, team_column, department_column, tenant_column,
        sensitive, strict_fields FROM crmperm.resources ORDER BY resource;
 SELECT 'scopes', s.* FROM crmperm.scopes s ORDER BY 2, 3;
-SELECT 'permission_sets', s.* FROM crmperm.permission_sets s ORDER BY 2;
+SELECT 'permission_sets', s.name, s.description FROM crmperm.permission_sets s ORDER BY 2;
 SELECT 'object_grants', g.* FROM crmperm.object_grants g ORDER BY 2, 3, 4;
 SELECT 'system_grants', g.* FROM crmperm.system_grants g ORDER BY 2, 3;
-SELECT 'roles', r.* FROM crmperm.roles r ORDER BY 2;
+SELECT 'roles', r.name, r.parent, r.description FROM crmperm.roles r ORDER BY 2;
 SELECT 'role_permission_sets', r.* FROM crmperm.role_permission_sets r ORDER BY 2, 3;
 SELECT 'role_assignments', a.* FROM crmperm.role_assignments a ORDER BY 2, 3;
 SELECT 'set_assignments', a.* FROM crmperm.set_assignments a ORDER BY 2, 3;
@@ -280,15 +280,42 @@ is($node->safe_psql('a', q{SELECT written FROM crmperm.audit_queue}),
 # ---------------------------------------------------------------------------
 my $newest = $node->safe_psql('postgres',
 	q{SELECT default_version FROM pg_available_extensions WHERE name = 'crmperm'});
+# (the grant made under 1.1 above is part of what 1.1 decides now)
+my $before_newest = $node->safe_psql('a', $decisions);
 $node->safe_psql('a', 'ALTER EXTENSION crmperm UPDATE');
 is($node->safe_psql('a', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), $newest,
 	"a: updated from 1.1 to $newest");
-is($node->safe_psql('a', $decisions), $before, "a, $newest: the same rows, values, explain_access answers, tokens and catalog rows");
+is($node->safe_psql('a', $decisions), $before_newest, "a, $newest: the same rows, values, explain_access answers, tokens and catalog rows");
 is(token_use('a', $token), $token_before, "a, $newest: the token made under 1.0 still authenticates and reads the same");
+is($node->safe_psql('a', q{
+SELECT (SELECT count(*) FROM crmperm.permission_sets) || '/' ||
+       (SELECT count(*) FROM crmperm.permission_sets WHERE tenant_id IS NULL) || ' ' ||
+       (SELECT count(*) FROM crmperm.roles) || '/' ||
+       (SELECT count(*) FROM crmperm.roles WHERE tenant_id IS NULL)}),
+	'5/5 2/2', "a, $newest: the new columns permission_sets.tenant_id and roles.tenant_id are NULL (global) on existing rows");
 
 $node->safe_psql('postgres', 'CREATE DATABASE c');
 $node->safe_psql('c', q{CREATE EXTENSION crmperm VERSION '1.0'});
+# A manage_permissions holder with a tenant, in a database still at 1.0 (whose
+# sets and roles have no tenant) under the newest library: refused until the
+# update (fail closed); afterwards a tenant administrator, whose new set is
+# its tenant's.
+$node->safe_psql('c', q{
+CREATE ROLE c_tenant_admin NOLOGIN;
+SELECT crmperm.create_permission_set('C admins');
+SELECT crmperm.grant_system('C admins', 'manage_permissions');
+SELECT crmperm.assign_permission_set('c_tenant_admin', 'C admins');
+SELECT crmperm.set_principal('c_tenant_admin', tenant_id => 'c1');
+});
+($out, $err) = run_as('c', 'postgres', q{SET ROLE c_tenant_admin; SELECT crmperm.create_permission_set('C mine')});
+like($err, qr/^ERROR:  42501: permission denied: role "c_tenant_admin" of tenant "c1" may not call crmperm\.create_permission_set\(\)\nDETAIL:  Tenant administration needs crmperm 1\.2 or later in this database\.\nHINT:  Run ALTER EXTENSION crmperm UPDATE\.$/,
+	'c, 1.0: a tenant administrator is refused until the update');
 $node->safe_psql('c', 'ALTER EXTENSION crmperm UPDATE');
+$node->safe_psql('c', q{SET ROLE c_tenant_admin; SELECT crmperm.create_permission_set('C mine')});
+is($node->safe_psql('c', q{
+SELECT string_agg(name || ':' || coalesce(tenant_id, 'global'), ', ' ORDER BY name) FROM crmperm.permission_sets}),
+	'C admins:global, C mine:c1', "c, $newest: the tenant administrator's new permission set is its tenant's");
+$node->safe_psql('c', q{SELECT crmperm.drop_permission_set('C mine')});
 is($node->safe_psql('c', q{SELECT extversion FROM pg_extension WHERE extname = 'crmperm'}), $newest,
 	"c: updated from 1.0 to $newest in one ALTER EXTENSION");
 
