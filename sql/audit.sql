@@ -132,8 +132,12 @@ SELECT count(*) AS rep_sees FROM crmperm.audit_log;
 SELECT count(*) AS rep_sees_denials FROM crmperm.denials;
 SELECT crmperm.verify_audit();
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS rep_sees_queues FROM crmperm.audit_queue;
+SELECT count(*) AS rep_calls_queues FROM crmperm._audit_queue();
 RESET ROLE;
 SET ROLE au_auditor;
+-- a holder of view_audit (not a superuser) reads the queue's counts
+SELECT database, overflowed FROM crmperm.audit_queue WHERE database = current_database();
 SELECT count(*) > 0 AS auditor_sees FROM crmperm.audit_log WHERE principal = 'au_rep';
 SELECT resource, action, command FROM crmperm.denials
  WHERE principal = 'au_rep' AND resource IS NOT NULL ORDER BY seq;

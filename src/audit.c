@@ -603,7 +603,13 @@ crmperm_audit_queue(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (audit == NULL)
+	/*
+	 * Counts of the whole cluster: for superusers and global holders of
+	 * view_audit (not under a token, not a tenant's administrator); others
+	 * get no rows, so PUBLIC may call it and the view needs no privilege.
+	 */
+	if (audit == NULL || !crm_has_system_permission(GetUserId(), CRM_SYS_VIEW_AUDIT) ||
+		crm_admin_tenant(GetUserId()) != NULL)
 		return (Datum) 0;
 	for (int i = 0; i < AUDIT_DATABASES; i++)
 	{
