@@ -116,6 +116,34 @@ $$;
 
 
 
+-- A CRM role or permission set that does not exist: say which kind (a CRM
+-- role is not a PostgreSQL role) and how to make one.
+CREATE OR REPLACE FUNCTION crmperm._permission_set(name text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM crmperm._not_null(name, 'permission set');
+    PERFORM FROM crmperm.permission_sets p WHERE p.name = _permission_set.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'permission set "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Permission sets are made with crmperm.create_permission_set(); names are case-sensitive.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crmperm._role(name text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM crmperm._not_null(name, 'role');
+    PERFORM FROM crmperm.roles r WHERE r.name = _role.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'CRM role "%" does not exist', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'CRM roles are made with crmperm.create_role(); names are case-sensitive.';
+    END IF;
+END
+$$;
+
 -- ---------------------------------------------------------------------------
 -- Attachments to managed tables (triggers, foreign keys, rules, ...) and DDL
 -- that writes rows.
