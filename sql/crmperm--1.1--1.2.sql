@@ -349,6 +349,30 @@ REVOKE ALL ON FUNCTION crmperm._lint_attachments() FROM PUBLIC;
 
 
 
+-- strict_fields: columns a typed table gets from ALTER TYPE ... ADD ATTRIBUTE
+-- ... CASCADE are protected too (the event also fires for ALTER TYPE).
+CREATE OR REPLACE FUNCTION crmperm._on_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources;
+BEGIN
+    FOR r IN SELECT DISTINCT x.* FROM crmperm.resources x
+               JOIN pg_class c ON c.oid = x.tbl
+               JOIN pg_event_trigger_ddl_commands() d
+                 ON (d.command_tag = 'ALTER TABLE' AND d.objid = x.tbl::oid)
+                 OR (d.command_tag = 'ALTER TYPE' AND c.reloftype <> 0
+                     AND d.objid IN (c.reloftype, (SELECT t.typrelid FROM pg_type t
+                                                    WHERE t.oid = c.reloftype)))
+              WHERE x.strict_fields
+    LOOP
+        PERFORM crmperm._protect_all(r);
+    END LOOP;
+END
+$$;
+DROP EVENT TRIGGER crmperm_ddl_end;
+CREATE EVENT TRIGGER crmperm_ddl_end ON ddl_command_end WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE')
+    EXECUTE FUNCTION crmperm._on_ddl_end();
+
 -- ---------------------------------------------------------------------------
 -- Tenant-scoped administration.
 --
@@ -454,6 +478,30 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION crmperm._tenant_facts(text, text) FROM PUBLIC;
+
+-- set_principal() by a tenant administrator: the first user, team or
+-- department id given that a principal outside the tenant (another tenant's,
+-- or one without a tenant) already has, described, or NULL.  Scopes compare
+-- these ids with rows of tables shared by every tenant too.
+CREATE FUNCTION crmperm._attribute_outside_tenant(tenant text, principal oid, user_id text,
+    team_ids text[], department_ids text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT x.what FROM (
+        SELECT 1 AS o, pg_catalog.format('user_id %L', $3) AS what
+          FROM crmperm.principals p
+         WHERE p.principal::oid <> $2 AND p.tenant_id IS DISTINCT FROM $1 AND p.user_id = $3
+        UNION ALL
+        SELECT 2, pg_catalog.format('team id %L', t)
+          FROM crmperm.principals p, unnest($4) t
+         WHERE p.principal::oid <> $2 AND p.tenant_id IS DISTINCT FROM $1 AND t = ANY (p.team_ids)
+        UNION ALL
+        SELECT 3, pg_catalog.format('department id %L', d)
+          FROM crmperm.principals p, unnest($5) d
+         WHERE p.principal::oid <> $2 AND p.tenant_id IS DISTINCT FROM $1
+           AND d = ANY (p.department_ids)) x
+     ORDER BY x.o, x.what LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION crmperm._attribute_outside_tenant(text, oid, text, text[], text[]) FROM PUBLIC;
 
 -- Effective permission sets, fail closed across tenants: a permission set or
 -- role of a tenant counts only for principals of that tenant, and an

@@ -206,6 +206,53 @@ check_attachment(Oid relid, const char *what, Oid classId, Oid objectId)
 	check_dependencies(rel, classId, objectId);
 }
 
+static const CrmField *readonly_field(const CrmRelation *rel, AttrNumber attno,
+									  const char *name);
+
+static bool
+writing_action(char action)
+{
+	return action == FKCONSTR_ACTION_CASCADE || action == FKCONSTR_ACTION_SETNULL ||
+		action == FKCONSTR_ACTION_SETDEFAULT;
+}
+
+/*
+ * A foreign key of a managed table whose actions write its rows (ON DELETE /
+ * ON UPDATE CASCADE, SET NULL, SET DEFAULT): PostgreSQL runs them as the
+ * table's owner for whoever changes the referenced row, so they would write
+ * a sensitive table, or change a read-only field, for any role that may
+ * update or delete the referenced table.
+ */
+static void
+check_cascade(Form_pg_constraint con, HeapTuple tup)
+{
+	const CrmRelation *rel = crm_relation(con->conrelid);
+	int			nkeys;
+	AttrNumber	conkey[INDEX_MAX_KEYS];
+	AttrNumber	confkey[INDEX_MAX_KEYS];
+	AttrNumber	setcols[INDEX_MAX_KEYS];
+	int			nsetcols;
+	const char *command = "a foreign key whose ON DELETE or ON UPDATE action writes rows";
+
+	if (rel == NULL || writes_unrestricted() ||
+		!(writing_action(con->confdeltype) || writing_action(con->confupdtype)))
+		return;
+	if (rel->sensitive)
+		crm_deny_ddl(acting_role(), rel->resource, NULL, command);
+	DeconstructFkConstraintRow(tup, &nkeys, conkey, confkey, NULL, NULL, NULL, &nsetcols,
+							   setcols);
+	for (int i = 0; i < nkeys; i++)
+	{
+		const CrmField *f = readonly_field(rel, conkey[i], NULL);
+
+		/* ON DELETE CASCADE removes the row; the others change the field */
+		if (f && (writing_action(con->confupdtype) ||
+				  con->confdeltype == FKCONSTR_ACTION_SETNULL ||
+				  con->confdeltype == FKCONSTR_ACTION_SETDEFAULT))
+			crm_deny_ddl(acting_role(), rel->resource, f->name, command);
+	}
+}
+
 /* A new catalog object: is it attached to a managed table? */
 static void
 check_new_object(Oid classId, Oid objectId, int subId)
@@ -257,6 +304,8 @@ check_new_object(Oid classId, Oid objectId, int subId)
 				check_attachment(con->confrelid, "create foreign keys referencing it",
 								 classId, objectId);
 				check_attachment(con->conrelid, "add constraints to it", classId, objectId);
+				if (con->contype == CONSTRAINT_FOREIGN)
+					check_cascade(con, tup);
 			}
 			break;
 		case AttrDefaultRelationId:

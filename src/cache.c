@@ -91,6 +91,7 @@ static HTAB *rel_hash = NULL;	/* relid -> CrmRelation */
 static HTAB *principal_hash = NULL; /* roleid -> CrmPrincipal */
 static HTAB *grant_hash = NULL; /* (roleid, relid) -> CrmGrant */
 static List *scope_defs = NIL;	/* CrmScopeDef entries */
+static List *scope_relids = NIL;	/* tables custom scopes built so far read */
 static HTAB *policy_hash = NULL;	/* CrmPolicyKey -> CrmPolicy */
 static HTAB *decision_hash = NULL;	/* (roleid, relid) -> CrmDecisionEntry */
 static HTAB *mask_hash = NULL;	/* (roleid, relid) -> CrmMasks */
@@ -112,11 +113,34 @@ crm_relcache_callback(Datum arg, Oid relid)
 		catalog_changes++;
 	if (built_at != inval_count)
 		return;					/* already stale */
-	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
+	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid) ||
+		list_member_oid(scope_relids, relid))
 		inval_count++;
 	else if (rel_built_at == rel_inval_count && rel_hash &&
 			 hash_search(rel_hash, &relid, HASH_FIND, NULL))
 		rel_inval_count++;
+}
+
+/*
+ * A function changed (its owner, say): the policies built with custom scopes
+ * that call it are checked again when next built (cached plans calling it
+ * are invalidated by PostgreSQL itself).
+ */
+static void
+crm_function_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (ext_present && scope_defs != NIL)
+		inval_count++;
+}
+
+/* A table a custom scope reads: a change to it (its owner) rebuilds policies. */
+void
+crm_cache_watch_scope_relation(Oid relid)
+{
+	MemoryContext old = MemoryContextSwitchTo(CrmCacheContext);
+
+	scope_relids = list_append_unique_oid(scope_relids, relid);
+	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -136,6 +160,7 @@ void
 crm_cache_init(void)
 {
 	CacheRegisterRelcacheCallback(crm_relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, crm_function_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, crm_role_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, crm_role_callback, (Datum) 0);
 }
@@ -147,6 +172,14 @@ crm_cache_init(void)
  */
 void
 crm_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
+{
+	crm_spi_execute_nulls(sql, nargs, argtypes, values, NULL, expected);
+}
+
+/* The same, with SPI's nulls ('n': NULL; NULL: none). */
+void
+crm_spi_execute_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					  const char *nulls, int expected)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -160,7 +193,7 @@ crm_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values, int ex
 	{
 		int			rc;
 
-		rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
 		if (rc != expected)
 			elog(ERROR, "crmperm catalog query failed: %s", SPI_result_code_string(rc));
 	}
@@ -434,6 +467,7 @@ cache_ensure(void)
 											  ALLOCSET_DEFAULT_SIZES);
 	}
 	MemoryContextReset(CrmCacheContext);
+	scope_relids = NIL;
 	built_at = inval_count;
 	principal_hash = cache_hash("crmperm principals", sizeof(Oid), sizeof(CrmPrincipal),
 								CrmCacheContext);

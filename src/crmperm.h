@@ -178,6 +178,7 @@ extern int	crm_action_index(int action);
 extern bool crm_scopes_include_all(List *scopes);
 extern const CrmScopeDef *crm_scope_def(const char *resource, const char *name);
 extern List *crm_managed_relids(void);
+extern void crm_cache_watch_scope_relation(Oid relid);
 /* crmperm's WITH CHECK functions, which raise crmperm's own denial. */
 typedef enum CrmCheck
 {
@@ -197,6 +198,8 @@ extern const bytea *crm_hash_key(void);
 extern void crm_spi_query(const char *sql, Oid arg);
 extern void crm_spi_execute(const char *sql, int nargs, Oid *argtypes, Datum *values,
 							int expected);
+extern void crm_spi_execute_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
+								  const char *nulls, int expected);
 extern uint64 crm_catalog_version(void);
 
 /* ---- crud.c: executor permission checks, TRUNCATE ---- */

@@ -223,11 +223,45 @@ analyze_predicate(ParseState *pstate, Node *raw)
 	return expr;
 }
 
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Whoever owns a function or table a scope uses decides which rows every
+ * principal with that scope sees (it can replace the function's code, or
+ * write the table's rows, and that code runs as each reader): only the
+ * managed table's owner or a superuser may own it.
+ */
+static void
+check_scope_object_owner(Oid owner, Oid relowner, const char *kind, const char *name)
+{
+	if (owner == relowner || superuser_arg(owner))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("scope predicate must not use %s %s owned by role \"%s\"", kind, name,
+					GetUserNameFromId(owner, false)),
+			 errdetail("Its owner could change which rows the scope admits and run code as every principal that uses it."),
+			 errhint("Use a %s owned by the table's owner \"%s\" or by a superuser.", kind,
+					 GetUserNameFromId(relowner, false))));
+}
+
 /*
  * Subqueries in a predicate may read plain tables that crmperm does not
- * manage; a managed table (its own scopes would apply inside the scope, and
- * could loop back), crmperm's catalog, or a view (which could hide either)
- * is refused.
+ * manage, owned by the managed table's owner or a superuser; a managed table
+ * (its own scopes would apply inside the scope, and could loop back),
+ * crmperm's catalog, or a view (which could hide either) is refused.
+ * context: the managed table's owner (an Oid).
  */
 static bool
 refuse_managed_walker(Node *node, void *context)
@@ -246,6 +280,13 @@ refuse_managed_walker(Node *node, void *context)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("scope predicate must not read \"%s\"", get_rel_name(rte->relid)),
 					 errdetail("Subqueries in a scope may read only tables crmperm does not manage.")));
+		if (rte->rtekind == RTE_RELATION)
+		{
+			/* its owner may change later: rebuild then, and check again */
+			crm_cache_watch_scope_relation(rte->relid);
+			check_scope_object_owner(relation_owner(rte->relid), *(Oid *) context, "table",
+									 quote_identifier(get_rel_name(rte->relid)));
+		}
 		return false;
 	}
 	if (IsA(node, Query))
@@ -291,6 +332,8 @@ pinned_search_path(Oid funcid, void *context)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", funcid);
 	pinned = crm_function_pins_search_path(tup);
+	check_scope_object_owner(((Form_pg_proc) GETSTRUCT(tup))->proowner, *(Oid *) context,
+							 "function", format_procedure(funcid));
 	ReleaseSysCache(tup);
 	if (!pinned)
 		ereport(ERROR,
@@ -313,6 +356,17 @@ check_functions_walker(Node *node, void *context)
 }
 
 /*
+ * What a predicate reads and calls, checked when a scope is defined and
+ * again whenever it is built into a policy (an owner may have changed).
+ */
+static void
+check_predicate_objects(Node *expr, Oid relowner)
+{
+	refuse_managed_walker(expr, &relowner);
+	check_functions_walker(expr, &relowner);
+}
+
+/*
  * crmperm._check_predicate(tbl, predicate): validate a custom scope when it
  * is defined.  It must parse as one boolean expression over the table's
  * columns, call no volatile function and read no managed table.
@@ -332,8 +386,7 @@ crmperm_check_predicate(PG_FUNCTION_ARGS)
 				 errdetail("A scope is evaluated for every row and every query; its result must not change within a statement."),
 				 errhint("Use stable functions such as crmperm.user_id().")));
 	crm_extension_active();
-	refuse_managed_walker(expr, NULL);
-	check_functions_walker(expr, NULL);
+	check_predicate_objects(expr, relation->rd_rel->relowner);
 	free_parsestate(pstate);
 	relation_close(relation, AccessShareLock);
 	PG_RETURN_VOID();
@@ -417,6 +470,7 @@ scope_qual(ParseState *pstate, const CrmRelation *rel, const CrmPrincipal *p,
 		callback.previous = error_context_stack;
 		error_context_stack = &callback;
 		qual = analyze_predicate(pstate, def->raw);
+		check_predicate_objects(qual, rel->relowner);
 		error_context_stack = callback.previous;
 	}
 

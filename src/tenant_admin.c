@@ -41,6 +41,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "crmperm.h"
 
@@ -391,6 +392,49 @@ check_consistency(const char *function, FunctionCallInfo fcinfo, const char *cal
 }
 
 /*
+ * set_principal() by a tenant administrator: the user, team and department
+ * ids it gives must not be those of a principal outside its tenant.  Owned,
+ * team and department scopes compare them with the rows of every table,
+ * tables without a tenant column (shared by every tenant) included: another
+ * tenant's or a global principal's ids would admit that principal's rows.
+ */
+static void
+check_shared_attributes(Oid caller, const char *tenant, const char *fn,
+						FunctionCallInfo fcinfo)
+{
+	Oid			argtypes[5] = {TEXTOID, OIDOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	char	   *taken = NULL;
+
+	values[0] = CStringGetTextDatum(tenant);
+	values[1] = PG_GETARG_DATUM(0);
+	for (int i = 1; i <= 3; i++)
+	{
+		values[i + 1] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i + 1] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	SPI_connect();
+	crm_spi_execute_nulls("SELECT crmperm._attribute_outside_tenant($1, $2, $3, $4, $5)",
+						  5, argtypes, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			taken = MemoryContextStrdup(TopTransactionContext, TextDatumGetCString(d));
+	}
+	SPI_finish();
+	if (taken)
+		crm_deny_tenant_admin(caller, tenant, fn,
+							  psprintf("give role \"%s\" %s", role_name(PG_GETARG_OID(0)), taken),
+							  psprintf("A principal outside tenant \"%s\" has it: owned, team and department scopes would admit that principal's rows of tables without a tenant column.",
+									   tenant),
+							  "Use ids of your own tenant.");
+}
+
+/*
  * The tenant checks of an admin call (the caller may call the function:
  * admin.c checked that).  Errors out, or returns with nothing changed.
  */
@@ -448,6 +492,14 @@ crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller
 			Oid			roleid = PG_GETARG_OID(arg->argno);
 
 			name = role_name(roleid);
+			/* assignments of a role it has the privileges of are its own */
+			if (tenant != NULL && strcmp(function, "explain_access") != 0 &&
+				has_privs_of_role(caller, roleid))
+				crm_deny_tenant_admin(caller, tenant, fn,
+									  psprintf("administer role \"%s\"", name),
+									  psprintf("Role \"%s\" is \"%s\" or has its privileges: a tenant administrator does not administer itself.",
+											   role_name(caller), name),
+									  "Ask a global administrator.");
 			facts[i] = tenant_facts(arg->kind, psprintf("%u", roleid));
 		}
 		else
@@ -470,6 +522,9 @@ crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller
 									   role_name(PG_GETARG_OID(0)), tenant),
 							  "Tenant administrators keep the principals they administer in their own tenant.",
 							  psprintf("Pass tenant_id => '%s'.", tenant));
+
+	if (tenant != NULL && strcmp(function, "set_principal") == 0 && !PG_ARGISNULL(0))
+		check_shared_attributes(caller, tenant, fn, fcinfo);
 
 	check_consistency(function, fcinfo, tenant, facts);
 }

@@ -461,7 +461,7 @@ check_token_valid(void)
 			token.dead = true;
 		token.checked_at = version;
 	}
-	if (token.expires <= GetCurrentStatementStartTimestamp())
+	if (token.expires <= GetCurrentTimestamp())
 		token.dead = true;
 	if (token.dead)
 		deny_invalid();
