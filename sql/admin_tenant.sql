@@ -81,7 +81,9 @@ SET ROLE at_admin1;
 SELECT crmperm.create_permission_set('At T1 admins');
 SELECT crmperm.grant_system('At T1 admins', 'manage_tokens');
 \echo :LAST_ERROR_SQLSTATE
-SELECT crmperm.assign_permission_set('at_admin1', 'At token admin');
+SELECT crmperm.assign_permission_set('at_admin1', 'At token admin');  -- itself: refused first
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.assign_permission_set('at_user1', 'At token admin');   -- a carrier it lacks
 \echo :LAST_ERROR_SQLSTATE
 SELECT crmperm.create_token('at stolen', 'at_user2', ARRAY['at_leads.read']);
 \echo :LAST_ERROR_SQLSTATE

@@ -169,6 +169,7 @@ RESET ROLE;
 SELECT crmperm.unmanage_table(t) FROM unnest(ARRAY['rv_leads', 'rv_ledger', 'rv_notes', 'rv_typed']::regclass[]) t;
 SELECT crmperm.drop_permission_set(n) FROM unnest(ARRAY['Rv own', 'Rv tenant admin', 'Rv hook']) n;
 DELETE FROM crmperm.principals WHERE principal::text LIKE 'rv\_%';
+DELETE FROM crmperm.api_tokens WHERE name = 'rv short';
 DROP TABLE rv_leads, rv_ledger, rv_notes, rv_parent, rv_typed;
 DROP TYPE rv_row;
 DROP SCHEMA rv CASCADE;
