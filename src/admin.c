@@ -488,10 +488,9 @@ crmperm_check(PG_FUNCTION_ARGS)
 	const CrmRelation *rel;
 	CrmDecision d;
 	int			action;
+	int			system;
 	ListCell   *lc;
 	static const int actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
-	static const int systems[] = {CRM_SYS_EXPORT, CRM_SYS_BULK, CRM_SYS_MANAGE_PERMISSIONS,
-	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -501,12 +500,8 @@ crmperm_check(PG_FUNCTION_ARGS)
 	crm_extension_active();
 
 	dot = strchr(scope, '.');
-	if (dot == NULL)
-	{
-		for (int i = 0; i < lengthof(systems); i++)
-			if (strcmp(scope, system_permission_name(systems[i])) == 0)
-				PG_RETURN_BOOL(crm_has_system_permission(roleid, systems[i]));
-	}
+	if (dot == NULL && (system = crm_system_permission_bit(scope)) != 0)
+		PG_RETURN_BOOL(crm_has_system_permission(roleid, system));
 	if (dot == NULL || dot == scope || dot[1] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

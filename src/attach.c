@@ -132,13 +132,7 @@ acting_role(void)
 static bool
 writes_unrestricted(void)
 {
-	const CrmPrincipal *p;
-	Oid			roleid = acting_role();
-
-	if (superuser_arg(roleid))
-		return true;
-	p = crm_principal(roleid);
-	return p != NULL && p->super_admin;
+	return crm_role_unrestricted(acting_role());
 }
 
 /* A function used by an object attached to a managed table. */

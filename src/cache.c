@@ -241,6 +241,14 @@ spi_text_array(HeapTuple tup, int col)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, col, &isnull);
+
+	return crm_text_array_list(d, isnull, CrmCacheContext);
+}
+
+/* The non-NULL elements of a text[] datum (NIL for NULL), as strings in cxt. */
+List *
+crm_text_array_list(Datum d, bool isnull, MemoryContext cxt)
+{
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -251,7 +259,7 @@ spi_text_array(HeapTuple tup, int col)
 		return NIL;
 	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
 					  &elems, &nulls, &n);
-	old = MemoryContextSwitchTo(CrmCacheContext);
+	old = MemoryContextSwitchTo(cxt);
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 			result = lappend(result, TextDatumGetCString(elems[i]));
@@ -281,13 +289,12 @@ load_relations(void)
 	MemoryContextSwitchTo(old);
 
 	/* relowner: the managed table's owner, the one exempt on its partitions */
-	crm_spi_query("SELECT relid, resource, (SELECT c.relowner FROM pg_catalog.pg_class c"
-				  " JOIN crmperm.resources r ON r.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) c.oid"
-				  " WHERE r.resource OPERATOR(pg_catalog.=) m.resource),"
-				  " sensitive, owner_column, team_column,"
-				  " department_column, tenant_column, (SELECT r.tbl::pg_catalog.oid"
-				  " FROM crmperm.resources r WHERE r.resource OPERATOR(pg_catalog.=) m.resource)"
-				  " FROM crmperm._managed_relations() m", InvalidOid);
+	crm_spi_query("SELECT m.relid, m.resource, c.relowner, m.sensitive, m.owner_column,"
+				  " m.team_column, m.department_column, m.tenant_column, c.oid"
+				  " FROM crmperm._managed_relations() m"
+				  " JOIN crmperm.resources r ON r.resource OPERATOR(pg_catalog.=) m.resource"
+				  " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.tbl::pg_catalog.oid",
+				  InvalidOid);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -990,6 +997,21 @@ crm_principal(Oid roleid)
 		PG_END_TRY();
 	}
 	return p;
+}
+
+/*
+ * Is the role beyond crmperm's restrictions on everything (a superuser or a
+ * super admin)?  A table owner's exemption is for its own table only.
+ */
+bool
+crm_role_unrestricted(Oid roleid)
+{
+	const CrmPrincipal *p;
+
+	if (superuser_arg(roleid))
+		return true;
+	p = crm_principal(roleid);
+	return p != NULL && p->super_admin;
 }
 
 /*

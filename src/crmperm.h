@@ -172,6 +172,8 @@ extern bool crm_reads_audited(void);
 extern const CrmRelation *crm_relation(Oid relid);
 extern const CrmRelation *crm_relation_by_resource(const char *resource);
 extern const CrmPrincipal *crm_principal(Oid roleid);
+extern bool crm_role_unrestricted(Oid roleid);
+extern List *crm_text_array_list(Datum d, bool isnull, MemoryContext cxt);
 extern bool crm_decide(Oid roleid, Oid relid, CrmDecision *d);
 extern bool crm_action_allowed(const CrmDecision *d, int action);
 extern int	crm_action_index(int action);

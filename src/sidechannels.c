@@ -273,14 +273,6 @@ crm_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntr
  * ---------------------------------------------------------------------------
  */
 
-static bool
-exempt_role(Oid roleid)
-{
-	const CrmPrincipal *p = crm_principal(roleid);
-
-	return p != NULL && (p->superuser || p->super_admin);
-}
-
 /*
  * At every executor start in a database where crmperm manages tables: does
  * a governed session or role run this statement?  The table owner's
@@ -291,7 +283,7 @@ void
 crm_side_channels_statement(void)
 {
 	if (!governed_in_xact &&
-		!(exempt_role(GetSessionUserId()) && exempt_role(GetUserId())))
+		!(crm_role_unrestricted(GetSessionUserId()) && crm_role_unrestricted(GetUserId())))
 		governed_in_xact = true;
 }
 

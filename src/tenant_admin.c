@@ -41,7 +41,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 
 #include "crmperm.h"
 
@@ -152,24 +151,6 @@ role_name(Oid roleid)
 	return name ? name : psprintf("%u", roleid);
 }
 
-static List *
-text_array_list(Datum d, bool isnull)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	List	   *result = NIL;
-
-	if (isnull)
-		return NIL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!nulls[i])
-			result = lappend(result, TextDatumGetCString(elems[i]));
-	return result;
-}
-
 /* Read crmperm._tenant_facts(kind, name), into the caller's memory. */
 static TenantFacts
 tenant_facts(TenantArgKind kind, const char *name)
@@ -198,9 +179,9 @@ tenant_facts(TenantArgKind kind, const char *name)
 		d = SPI_getbinval(tup, desc, 2, &isnull);
 		facts.tenant = isnull ? NULL : TextDatumGetCString(d);
 		d = SPI_getbinval(tup, desc, 3, &isnull);
-		facts.system = text_array_list(d, isnull);
+		facts.system = crm_text_array_list(d, isnull, outer);
 		d = SPI_getbinval(tup, desc, 4, &isnull);
-		facts.held = text_array_list(d, isnull);
+		facts.held = crm_text_array_list(d, isnull, outer);
 		d = SPI_getbinval(tup, desc, 5, &isnull);
 		facts.detail = isnull ? NULL : TextDatumGetCString(d);
 		MemoryContextSwitchTo(old);
@@ -406,6 +387,7 @@ check_shared_attributes(Oid caller, const char *tenant, const char *fn,
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	char	   *taken = NULL;
+	MemoryContext outer = CurrentMemoryContext;
 
 	values[0] = CStringGetTextDatum(tenant);
 	values[1] = PG_GETARG_DATUM(0);
@@ -423,7 +405,7 @@ check_shared_attributes(Oid caller, const char *tenant, const char *fn,
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			taken = MemoryContextStrdup(TopTransactionContext, TextDatumGetCString(d));
+			taken = MemoryContextStrdup(outer, TextDatumGetCString(d));
 	}
 	SPI_finish();
 	if (taken)
