@@ -5,6 +5,7 @@ OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin
        src/tokens.o src/audit.o src/attach.o src/sidechannels.o src/messages.o src/tenant_admin.o
 EXTENSION = crmperm
 DATA = $(wildcard sql/crmperm--*.sql)
+DOCS = $(wildcard doc/*.md)
 PGFILEDESC = "crmperm - CRM-style permissions enforced inside PostgreSQL"
 
 PG_CONFIG ?= pg_config
@@ -15,12 +16,17 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test test-readme demo bench deps
+.PHONY: test test-readme test-versions demo bench deps
 deps:
 	@test/deps.sh
 
 test:
 	@test/run.sh
+
+# make test in fresh Debian 13 (PostgreSQL 17) and unstable (18) root
+# filesystems made with debootstrap; make demo there too.  As root.
+test-versions:
+	@test/versions.sh
 
 # The README's tour, run as written (one suite of make test).
 test-readme:

@@ -70,10 +70,20 @@ EXECUTE lf_q(1);
 DEALLOCATE lf_q;
 RESET plan_cache_mode;
 -- a parallel worker runs the same plan: scope first
+-- (force_parallel_mode is debug_parallel_query since 16)
+SELECT current_setting('server_version_num')::int >= 160000 AS debug_parallel \gset
+\if :debug_parallel
+SET debug_parallel_query = on;
+\else
 SET force_parallel_mode = on;
+\endif
 EXPLAIN (COSTS OFF) SELECT id FROM lf_deals WHERE lf_leak(name);
 SELECT id FROM lf_deals WHERE lf_leak(name);
+\if :debug_parallel
+RESET debug_parallel_query;
+\else
 RESET force_parallel_mode;
+\endif
 -- another role, another scope: rows 1 and 2
 SET ROLE lf_team;
 SELECT id FROM lf_deals WHERE lf_leak(name) ORDER BY id;

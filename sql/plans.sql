@@ -257,12 +257,23 @@ GRANT pl_group TO pl_mid;
 SET ROLE pl_temp;
 EXECUTE ids;
 RESET ROLE;
+-- (15: inheriting is the role's attribute; 16 and later: each grant's
+-- INHERIT option, which ALTER ROLE ... NOINHERIT no longer changes)
+SELECT current_setting('server_version_num')::int >= 160000 AS grant_inherits \gset
+\if :grant_inherits
+GRANT pl_mid TO pl_temp WITH INHERIT FALSE;
+\else
 ALTER ROLE pl_temp NOINHERIT;
+\endif
 SET ROLE pl_temp;
 EXECUTE ids;
 SELECT pl_visible();
 RESET ROLE;
+\if :grant_inherits
+GRANT pl_mid TO pl_temp WITH INHERIT TRUE;
+\else
 ALTER ROLE pl_temp INHERIT;
+\endif
 SET ROLE pl_temp;
 EXECUTE ids;
 SELECT pl_visible();

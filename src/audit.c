@@ -368,7 +368,7 @@ audit_executor_end(QueryDesc *queryDesc)
 			RangeTblEntry *rte = lfirst(lc);
 			const CrmRelation *rel;
 
-			if (rte->rtekind != RTE_RELATION || !(rte->requiredPerms & ACL_SELECT))
+			if (!(crm_required_perms(CRM_PLAN_PERMINFOS(queryDesc->plannedstmt), rte) & ACL_SELECT))
 				continue;
 			rel = crm_relation(rte->relid);
 			if (rel && rel->audit_reads)

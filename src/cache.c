@@ -506,7 +506,7 @@ crm_extension_active(void)
 	if (crm_cache_loading || !IsTransactionState())
 		return false;
 	cache_ensure();
-	current_lxid = MyProc->lxid;
+	current_lxid = CRM_MY_LXID;
 	current_stmt = GetCurrentStatementStartTimestamp();
 	return ext_present && hash_get_num_entries(rel_hash) > 0;
 }
@@ -527,7 +527,7 @@ crm_extension_active_as_planned(void)
 {
 	if (crm_cache_loading || !IsTransactionState())
 		return false;
-	if (rel_hash != NULL && current_lxid == MyProc->lxid &&
+	if (rel_hash != NULL && current_lxid == CRM_MY_LXID &&
 		current_stmt == GetCurrentStatementStartTimestamp())
 		return ext_present && hash_get_num_entries(rel_hash) > 0;
 	return crm_extension_active();

@@ -8,6 +8,8 @@
 
 #include "postgres.h"
 
+#include "compat.h"
+
 #include "nodes/parsenodes.h"
 #include "access/htup.h"
 #include "mb/pg_wchar.h"
@@ -217,7 +219,7 @@ typedef enum CrmUtilityContext
 extern CrmUtilityContext crm_utility_context;
 extern void crm_crud_init(void);
 extern const char *crm_action_name(int action);
-extern int	crm_required_actions(RangeTblEntry *rte);
+extern int	crm_required_actions(AclMode perms);
 extern const int crm_action_order[CRM_NACTIONS];
 
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
@@ -231,14 +233,15 @@ extern Node *crm_named_check(Oid fn, Node *qual, const char *resource, int actio
 
 /* ---- fields.c: masks in the planner, field write checks ---- */
 extern void crm_fields_init(void);
-extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, RangeTblEntry *rte);
+extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, const CrmPermInfo *perm);
 
 /* ---- tokens.c: API tokens, the identity switch, statements under a token ---- */
 extern void crm_tokens_init(void);
 extern bool crm_token_active(void);
 extern const char *crm_token_name(void);
 extern bool crm_token_allows(const char *resource, int action);
-extern bool crm_token_check_range_table(List *rangeTable, bool ereport_on_violation);
+extern bool crm_token_check_range_table(List *rangeTable, List *perminfos,
+										bool ereport_on_violation);
 extern void crm_token_check_utility(Node *parsetree);
 extern void crm_tokens_redact(ErrorData *edata);
 extern const char *crm_token_redact_query(const char *text);

@@ -52,33 +52,34 @@ crm_action_name(int action)
  * PostgreSQL), DELETE delete.  MERGE carries the union of its actions.
  */
 int
-crm_required_actions(RangeTblEntry *rte)
+crm_required_actions(AclMode perms)
 {
 	int			actions = 0;
 
-	if (rte->requiredPerms & ACL_SELECT)
+	if (perms & ACL_SELECT)
 		actions |= CRM_READ;
-	if (rte->requiredPerms & ACL_INSERT)
+	if (perms & ACL_INSERT)
 		actions |= CRM_CREATE;
-	if (rte->requiredPerms & ACL_UPDATE)
+	if (perms & ACL_UPDATE)
 		actions |= CRM_UPDATE;
-	if (rte->requiredPerms & ACL_DELETE)
+	if (perms & ACL_DELETE)
 		actions |= CRM_DELETE;
 	return actions;
 }
 
 static bool
-crm_check_perms(List *rangeTable, bool ereport_on_violation)
+crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 {
+	List	   *perminfos = CRM_CHECK_PERMS_PERMINFOS;
 	ListCell   *lc;
 
-	if (prev_check_perms && !prev_check_perms(rangeTable, ereport_on_violation))
+	if (prev_check_perms && !prev_check_perms(CRM_CHECK_PERMS_ARGS))
 		return false;
 
 	/* A parallel worker runs the leader's range table: checked there. */
 	if (IsParallelWorker())
 		return true;
-	if (crm_token_active() && !crm_token_check_range_table(rangeTable, ereport_on_violation))
+	if (crm_token_active() && !crm_token_check_range_table(rangeTable, perminfos, ereport_on_violation))
 		return false;
 	if (!crm_extension_active_as_planned())
 		return true;
@@ -87,17 +88,18 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 	foreach(lc, rangeTable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
+		CrmPermInfo *perm = crm_perminfo(perminfos, rte);
 		Oid			roleid;
 		int			needed;
 		CrmDecision d;
 
-		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+		if (crm_required_perms(perminfos, rte) == 0)
 			continue;
-		roleid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+		roleid = crm_perm_role(perm);
 		if (!crm_decide(roleid, rte->relid, &d))
 			continue;
 
-		needed = crm_required_actions(rte);
+		needed = crm_required_actions(perm->requiredPerms);
 		for (int i = 0; i < lengthof(crm_action_order); i++)
 		{
 			int			action = crm_action_order[i];
@@ -111,7 +113,7 @@ crm_check_perms(List *rangeTable, bool ereport_on_violation)
 		}
 
 		if (d.fields != NIL)
-			crm_check_field_writes(roleid, &d, rte);
+			crm_check_field_writes(roleid, &d, perm);
 		if (d.exemption != CRM_GOVERNED)
 			continue;
 		if (crm_utility_context == CRM_IN_EXPLAIN_ANALYZE)

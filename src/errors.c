@@ -321,7 +321,7 @@ crm_deny_attach_function(Oid roleid, const CrmRelation *rel, Oid funcid, Oid fun
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: function %s is owned by role \"%s\", not by the owner of managed table \"%s\"",
-					format_procedure(funcid), GetUserNameFromId(funcowner, false),
+					format_procedure_qualified(funcid), GetUserNameFromId(funcowner, false),
 					get_rel_name(rel->toprelid)),
 			 errdetail("Its owner could replace its code, which would then run on every principal's rows."),
 			 errhint("Use a function owned by \"%s\" or a superuser.",

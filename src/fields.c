@@ -252,7 +252,7 @@ mask_user_function(Oid nspid, const char *name, Oid type, Oid relowner)
 static Oid
 stored_mask_function(const char *mask, Oid type, Oid relowner)
 {
-	List	   *names = stringToQualifiedNameList(mask);
+	List	   *names = crm_qualified_name_list(mask);
 	char	   *schema;
 	char	   *name;
 	Oid			fn;
@@ -353,7 +353,7 @@ crmperm_check_mask(PG_FUNCTION_ARGS)
 
 		PG_TRY();
 		{
-			names = stringToQualifiedNameList(mask);
+			names = crm_qualified_name_list(mask);
 		}
 		PG_CATCH();
 		{
@@ -503,9 +503,11 @@ make_case(Expr *cond, Expr *result, Expr *otherwise)
 }
 
 /*
- * A stored generated column computed from a masked field would give its
- * value away: it reads as NULL too, unless it is protected itself (then its
- * own mask is already in the list).
+ * A generated column computed from a masked field would give its value
+ * away: it reads as NULL too, unless it is protected itself (then its own
+ * mask is already in the list).  Stored ones, and on 18 virtual ones too:
+ * the planner expands those into their expression after this hook, which
+ * would read the real field.
  */
 static List *
 mask_generated(Relation relation, List *tlist)
@@ -514,7 +516,7 @@ mask_generated(Relation relation, List *tlist)
 	Bitmapset  *hidden = NULL;
 	ListCell   *lc;
 
-	if (tlist == NIL || !desc->constr || !desc->constr->has_generated_stored)
+	if (tlist == NIL || !desc->constr || !CRM_HAS_GENERATED(desc->constr))
 		return tlist;
 	foreach(lc, tlist)
 		hidden = bms_add_member(hidden, ((TargetEntry *) lfirst(lc))->resno -
@@ -525,7 +527,7 @@ mask_generated(Relation relation, List *tlist)
 		Form_pg_attribute att = TupleDescAttr(desc, def->adnum - 1);
 		Bitmapset  *uses = NULL;
 
-		if (att->attgenerated != ATTRIBUTE_GENERATED_STORED ||
+		if (att->attgenerated == '\0' ||
 			bms_is_member(def->adnum - FirstLowInvalidHeapAttributeNumber, hidden))
 			continue;
 		pull_varattnos(stringToNode(def->adbin), 1, &uses);
@@ -611,9 +613,42 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 }
 
 static inline Oid
-rte_role(RangeTblEntry *rte)
+rte_role(Query *q, RangeTblEntry *rte)
 {
-	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	return crm_perm_role(crm_perminfo(CRM_QUERY_PERMINFOS(q), rte));
+}
+
+/* What mask_var() replaces: one range table entry's Vars, by its masks. */
+typedef struct MaskVarsContext
+{
+	Query	   *query;
+	int			rtindex;
+	RangeTblEntry *rte;
+	List	   *masks;			/* target entries by attno, Vars of rtindex */
+} MaskVarsContext;
+
+/*
+ * One Var of the entry, at any level: PostgreSQL's own replacement (which
+ * expands a whole-row Var and, on 18, keeps a RETURNING old./new. Var's
+ * meaning), then the outer joins that null the Var null the mask's Vars too
+ * (16+ marks them in varnullingrels, and the planner checks the marks).
+ */
+static Node *
+mask_var(Var *var, replace_rte_variables_context *context)
+{
+	MaskVarsContext *cxt = context->callback_arg;
+	Var		   *level0 = copyObject(var);
+	bool		sublinks = false;
+	Node	   *result;
+
+	level0->varlevelsup = 0;
+	result = crm_replace_vars((Node *) level0, cxt->rtindex, 0, cxt->rte, cxt->masks,
+							  cxt->query->resultRelation, REPLACEVARS_CHANGE_VARNO,
+							  cxt->rtindex, &sublinks);
+	result = crm_add_nullingrels(result, cxt->rtindex, var);
+	if (var->varlevelsup > 0)
+		IncrementVarSublevelsUp(result, var->varlevelsup, 0);
+	return result;
 }
 
 /*
@@ -633,6 +668,7 @@ replace_in_query(Query *q, int rtindex, List *masks)
 	Node	   *arbiter_where = NULL;
 	List	   *excl_tlist = NIL;
 	Query	   *result;
+	MaskVarsContext cxt;
 	ListCell   *lc;
 	int			i = 0;
 
@@ -685,8 +721,11 @@ replace_in_query(Query *q, int rtindex, List *masks)
 		q->onConflict->exclRelTlist = NIL;
 	}
 
-	result = (Query *) ReplaceVarsFromTargetList((Node *) q, rtindex, 0, rte, masks,
-												 REPLACEVARS_CHANGE_VARNO, rtindex, NULL);
+	cxt.query = q;
+	cxt.rtindex = rtindex;
+	cxt.rte = rte;
+	cxt.masks = masks;
+	result = (Query *) replace_rte_variables((Node *) q, rtindex, 0, mask_var, &cxt, NULL);
 	memcpy(q, result, sizeof(Query));
 
 	i = 0;
@@ -761,6 +800,42 @@ guard_update_list(List *tlist, Relation relation, Oid roleid, const CrmDecision 
 }
 
 /*
+ * ON CONFLICT DO UPDATE ... WHERE reads the existing row, and PostgreSQL
+ * runs it before the row security check of that row (the check PostgreSQL
+ * keeps as WCO_RLS_CONFLICT_CHECK options): seen on 18, where a leaky
+ * function in the WHERE saw a row out of scope and a false WHERE skipped it
+ * instead of failing.  So the WHERE becomes
+ *	CASE WHEN <those checks> THEN <WHERE> ELSE true END
+ * -- it runs only on rows the checks admit, and a row they refuse goes on to
+ * the check, which fails as on every version.  The checks keep the real
+ * columns: this runs after the masks were put in.
+ */
+static void
+guard_conflict_where(Query *q)
+{
+	List	   *checks = NIL;
+	ListCell   *lc;
+
+	if (q->onConflict == NULL || q->onConflict->action != ONCONFLICT_UPDATE ||
+		q->onConflict->onConflictWhere == NULL ||
+		crm_relation(rt_fetch(q->resultRelation, q->rtable)->relid) == NULL)
+		return;
+	foreach(lc, q->withCheckOptions)
+	{
+		WithCheckOption *wco = lfirst(lc);
+
+		if (wco->kind == WCO_RLS_CONFLICT_CHECK)
+			checks = lappend(checks, copyObject(wco->qual));
+	}
+	if (checks == NIL)
+		return;
+	q->onConflict->onConflictWhere = (Node *)
+		make_case(list_length(checks) == 1 ? linitial(checks) : makeBoolExpr(AND_EXPR, checks, -1),
+				  (Expr *) q->onConflict->onConflictWhere,
+				  (Expr *) makeBoolConst(true, false));
+}
+
+/*
  * Fields that the writer may create or update on some rows only: the row
  * is checked in the query (crmperm's own error names the field).
  */
@@ -768,6 +843,7 @@ static void
 guard_scoped_writes(Query *q)
 {
 	RangeTblEntry *rte;
+	CrmPermInfo *perm;
 	Oid			roleid;
 	CrmDecision d;
 	ListCell   *lc;
@@ -777,7 +853,8 @@ guard_scoped_writes(Query *q)
 	if (q->resultRelation == 0)
 		return;
 	rte = rt_fetch(q->resultRelation, q->rtable);
-	roleid = rte_role(rte);
+	perm = crm_perminfo(CRM_QUERY_PERMINFOS(q), rte);
+	roleid = crm_perm_role(perm);
 	if (rte->rtekind != RTE_RELATION || !crm_decide(roleid, rte->relid, &d) ||
 		d.exemption != CRM_GOVERNED)
 		return;
@@ -788,10 +865,10 @@ guard_scoped_writes(Query *q)
 		int			col = fa->field->attno - FirstLowInvalidHeapAttributeNumber;
 		bool		create = (fa->privileges & CRM_CREATE) &&
 			fa->scopes[crm_action_index(CRM_CREATE)] != NIL &&
-			bms_is_member(col, rte->insertedCols);
+			perm != NULL && bms_is_member(col, perm->insertedCols);
 		bool		update = (fa->privileges & CRM_UPDATE) &&
 			fa->scopes[crm_action_index(CRM_UPDATE)] != NIL &&
-			bms_is_member(col, rte->updatedCols);
+			perm != NULL && bms_is_member(col, perm->updatedCols);
 		ListCell   *mc;
 
 		if (!create && !update)
@@ -865,9 +942,9 @@ mask_query(Query *q)
 		rtindex++;
 		if (q->onConflict && rtindex == q->onConflict->exclRelIndex)
 			continue;			/* below */
-		if (rte->rtekind != RTE_RELATION || !crm_decide(rte_role(rte), rte->relid, &d))
+		if (rte->rtekind != RTE_RELATION || !crm_decide(rte_role(q, rte), rte->relid, &d))
 			continue;
-		masks = read_masks(rte_role(rte), &d, &sub);
+		masks = read_masks(rte_role(q, rte), &d, &sub);
 		if (masks == NIL)
 			continue;
 		replace_in_query(q, rtindex, masks);
@@ -885,20 +962,22 @@ mask_query(Query *q)
 	if (q->onConflict && q->onConflict->exclRelIndex > 0)
 	{
 		RangeTblEntry *target = rt_fetch(q->resultRelation, q->rtable);
+		CrmPermInfo *perm = crm_perminfo(CRM_QUERY_PERMINFOS(q), target);
 		CrmDecision d;
 		List	   *masks;
 		List	   *unsupplied = NIL;
 		bool		sub;
 
-		if (crm_decide(rte_role(target), target->relid, &d) &&
-			(masks = read_masks(rte_role(target), &d, &sub)) != NIL)
+		if (crm_decide(crm_perm_role(perm), target->relid, &d) &&
+			(masks = read_masks(crm_perm_role(perm), &d, &sub)) != NIL)
 		{
 			foreach(lc, masks)
 			{
 				TargetEntry *tle = lfirst(lc);
 
-				if (!bms_is_member(tle->resno - FirstLowInvalidHeapAttributeNumber,
-								   target->insertedCols))
+				if (perm == NULL ||
+					!bms_is_member(tle->resno - FirstLowInvalidHeapAttributeNumber,
+								   perm->insertedCols))
 					unsupplied = lappend(unsupplied, tle);
 			}
 			if (unsupplied)
@@ -930,6 +1009,7 @@ mask_query(Query *q)
 	}
 
 	guard_scoped_writes(q);
+	guard_conflict_where(q);
 	return here || masked;
 }
 
@@ -960,14 +1040,16 @@ check_plan(PlannedStmt *stmt)
 	foreach(lc, stmt->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
+		List	   *perminfos = CRM_PLAN_PERMINFOS(stmt);
+		Oid			roleid = crm_perm_role(crm_perminfo(perminfos, rte));
 		CrmDecision d;
 		bool		sub;
 
 		/* EXCLUDED of ON CONFLICT (a composite) was handled with its target */
-		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0 || rte->self_reference ||
-			rte->relkind == RELKIND_COMPOSITE_TYPE || !crm_decide(rte_role(rte), rte->relid, &d))
+		if (crm_required_perms(perminfos, rte) == 0 || rte->self_reference ||
+			rte->relkind == RELKIND_COMPOSITE_TYPE || !crm_decide(roleid, rte->relid, &d))
 			continue;
-		if (read_masks(rte_role(rte), &d, &sub) != NIL)
+		if (read_masks(roleid, &d, &sub) != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied: crmperm could not mask the fields of \"%s\" in this query",
@@ -1029,7 +1111,7 @@ crm_needs_fmgr(Oid fn_oid)
  */
 
 void
-crm_check_field_writes(Oid roleid, const CrmDecision *d, RangeTblEntry *rte)
+crm_check_field_writes(Oid roleid, const CrmDecision *d, const CrmPermInfo *perm)
 {
 	ListCell   *lc;
 
@@ -1038,9 +1120,9 @@ crm_check_field_writes(Oid roleid, const CrmDecision *d, RangeTblEntry *rte)
 		const CrmFieldAccess *fa = lfirst(lc);
 		int			col = fa->field->attno - FirstLowInvalidHeapAttributeNumber;
 
-		if (bms_is_member(col, rte->insertedCols) && !crm_field_allowed(d, fa, CRM_CREATE))
+		if (bms_is_member(col, perm->insertedCols) && !crm_field_allowed(d, fa, CRM_CREATE))
 			crm_deny_field(roleid, d, fa, CRM_CREATE);
-		if (bms_is_member(col, rte->updatedCols) && !crm_field_allowed(d, fa, CRM_UPDATE))
+		if (bms_is_member(col, perm->updatedCols) && !crm_field_allowed(d, fa, CRM_UPDATE))
 			crm_deny_field(roleid, d, fa, CRM_UPDATE);
 	}
 }

@@ -136,19 +136,6 @@ policy_parsestate(Relation relation)
 	return pstate;
 }
 
-/* The search path scope predicates are resolved in, wherever they are used. */
-static void
-push_predicate_path(void)
-{
-	OverrideSearchPath path;
-
-	path.schemas = list_make1_oid(get_namespace_oid("crmperm", false));
-	path.addCatalog = true;		/* pg_catalog first */
-	path.addTemp = false;
-	path.generation = 0;
-	PushOverrideSearchPath(&path);
-}
-
 /*
  * Parse a custom scope predicate: exactly one expression, nothing around it
  * (no second statement, no FROM, no alias).  Parse errors say what is wrong
@@ -203,8 +190,8 @@ static Node *
 analyze_predicate(ParseState *pstate, Node *raw)
 {
 	Node	   *expr;
+	int			nest = crm_push_path();	/* wherever the predicate is used */
 
-	push_predicate_path();
 	PG_TRY();
 	{
 		expr = transformExpr(pstate, copyObject(raw), EXPR_KIND_POLICY);
@@ -217,7 +204,7 @@ analyze_predicate(ParseState *pstate, Node *raw)
 	}
 	PG_FINALLY();
 	{
-		PopOverrideSearchPath();
+		crm_pop_path(nest);
 	}
 	PG_END_TRY();
 	return expr;

@@ -240,7 +240,7 @@ crm_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntr
 		rel->baserestrict_min_security < root->qual_security_level &&
 		crm_relation(rte->relid) != NULL && !IS_DUMMY_REL(rel) &&
 		(governed(GetUserId(), rte->relid) ||
-		 (OidIsValid(rte->checkAsUser) && governed(rte->checkAsUser, rte->relid))))
+		 governed(crm_planner_rel_role(root, rel, rte), rte->relid)))
 	{
 		crm_namespace = get_namespace_oid("crmperm", false);
 		foreach(lc, rel->baserestrictinfo)

@@ -481,7 +481,7 @@ system_namespace(Oid nsp)
  * (or return false when the caller only asks).
  */
 bool
-crm_token_check_range_table(List *rangeTable, bool ereport_on_violation)
+crm_token_check_range_table(List *rangeTable, List *perminfos, bool ereport_on_violation)
 {
 	ListCell   *lc;
 
@@ -494,11 +494,12 @@ crm_token_check_range_table(List *rangeTable, bool ereport_on_violation)
 	foreach(lc, rangeTable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
+		AclMode		perms = crm_required_perms(perminfos, rte);
 		const CrmRelation *rel;
 		Oid			roleid;
 		int			needed;
 
-		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+		if (perms == 0)
 			continue;
 		rel = crm_relation(rte->relid);
 		if (rel == NULL)
@@ -509,14 +510,14 @@ crm_token_check_range_table(List *rangeTable, bool ereport_on_violation)
 				return false;
 			crm_deny_token_relation(token.name, rte->relid);
 		}
-		roleid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+		roleid = crm_perm_role(crm_perminfo(perminfos, rte));
 		if (roleid != token.principal)
 		{
 			if (!ereport_on_violation)
 				return false;
 			crm_deny_token_role(token.name, token.principal, roleid, rel->resource);
 		}
-		needed = crm_required_actions(rte);
+		needed = crm_required_actions(perms);
 		for (int i = 0; i < CRM_NACTIONS; i++)
 		{
 			int			a = crm_action_order[i];
@@ -751,15 +752,14 @@ tokens_executor_start(QueryDesc *queryDesc, int eflags)
  * expired.
  */
 static void
-tokens_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-					bool execute_once)
+tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 {
 	if (token.mode != TOKEN_NONE && !crm_cache_loading && !IsParallelWorker())
 		check_token_valid();
 	if (prev_executor_run)
-		prev_executor_run(queryDesc, direction, count, execute_once);
+		prev_executor_run(CRM_EXECUTOR_RUN_ARGS);
 	else
-		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		standard_ExecutorRun(CRM_EXECUTOR_RUN_ARGS);
 }
 
 /*
@@ -858,7 +858,7 @@ crmperm_token_secret(PG_FUNCTION_ARGS)
 	p = tok + strlen(TOKEN_PREFIX);
 	p += hex_encode((const char *) key_id, sizeof(key_id), p);
 	*p++ = '_';
-	len = pg_b64_encode((const char *) secret, sizeof(secret), b64, sizeof(b64));
+	len = crm_b64_encode(secret, sizeof(secret), b64, sizeof(b64));
 	if (len < SECRET_LEN)
 		elog(ERROR, "could not encode a token");
 	for (int i = 0; i < SECRET_LEN; i++)	/* base64url, no padding */

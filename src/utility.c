@@ -61,15 +61,15 @@ static Oid	copy_from_relid = InvalidOid;
 static int	copy_from_depth = 0;
 
 static void
-crm_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+crm_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 {
 	executor_depth++;
 	PG_TRY();
 	{
 		if (prev_executor_run)
-			prev_executor_run(queryDesc, direction, count, execute_once);
+			prev_executor_run(CRM_EXECUTOR_RUN_ARGS);
 		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+			standard_ExecutorRun(CRM_EXECUTOR_RUN_ARGS);
 	}
 	PG_FINALLY();
 	{

@@ -4,7 +4,7 @@
 # seconds.  Run by make test as its first suite; needs crmperm installed (its
 # cluster preloads it) and root.
 #
-# The fixture: this tree's test/run.sh, test/suites.sh and test/deps.sh, a
+# The fixture: this tree's test/run.sh, suites.sh, deps.sh and pgversion.sh, a
 # Makefile that builds nothing, and
 #   sql/st_a_pass.sql    passes
 #   sql/st_b_fail.sql    its output differs from expected/st_b_fail.out
@@ -52,7 +52,7 @@ chmod 1777 "$tmp"
 su postgres -s /bin/bash -c "test -x '$co'" 2>/dev/null && fail "postgres can enter the mode-700 checkout: the test proves nothing"
 
 mkdir -p "$co/test/t" "$co/sql" "$co/expected"
-cp "$here/run.sh" "$here/suites.sh" "$here/deps.sh" "$co/test/"
+cp "$here/run.sh" "$here/suites.sh" "$here/deps.sh" "$here/pgversion.sh" "$co/test/"
 printf 'all:\ninstall:\n.PHONY: all install\n' > "$co/Makefile"
 
 printf 'SELECT 1 AS one;\n' > "$co/sql/st_a_pass.sql"
@@ -102,11 +102,14 @@ printf 'SELECT pg_sleep(120);\n' > "$co/sql/st_e_slow.sql"
 : > "$co/expected/st_e_slow.out"
 (cd "$co" && exec setsid bash -c 'echo $$ > "$0.pgid"; TMPDIR="$1" exec test/run.sh' "$co" "$tmp") \
     > "$co.interrupted.out" 2>&1 &
+# (15's pg_regress prints "test st_e_slow ..." as the test starts; 16 and
+# later print TAP lines as tests end: the slow one starts after st_d_after.)
+started='^(test st_e_slow |ok [0-9]+ +- st_d_after )'
 for i in $(seq 300); do
-    grep -q '^test st_e_slow ' "$co.interrupted.out" 2>/dev/null && break
+    grep -qE "$started" "$co.interrupted.out" 2>/dev/null && break
     sleep 0.1
 done
-grep -q '^test st_e_slow ' "$co.interrupted.out" || { fail "interrupted: the slow test did not start"; show interrupted; }
+grep -qE "$started" "$co.interrupted.out" || { fail "interrupted: the slow test did not start"; show interrupted; }
 kill -INT -- "-$(cat "$co.pgid")"
 for i in $(seq 300); do
     [ -z "$(jobs -pr)" ] && break

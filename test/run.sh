@@ -36,7 +36,10 @@ done
 want() { case " $suites " in *" $1 "*) return 0 ;; esac; return 1; }
 
 test/deps.sh || exit 1
-make -s >/dev/null && make -s install >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+. test/pgversion.sh
+echo "== PostgreSQL $PGMAJOR ($($PGBIN/postgres --version))"
+make -s PG_CONFIG=$PGBIN/pg_config >/dev/null && make -s PG_CONFIG=$PGBIN/pg_config install >/dev/null ||
+    { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 out="$top/test/output"
 rm -rf "$out"
@@ -90,14 +93,14 @@ fi
 # as_postgres CMD: run CMD (a shell string) as postgres in the copy, with
 # every temporary file of its own (pg_virtualenv, TAP) inside $work
 as_postgres() {
-    (cd "$tree" && su postgres -s /bin/bash -c "cd '$tree' && export TMPDIR='$work' && $1")
+    (cd "$tree" && su postgres -s /bin/bash -c "cd '$tree' && export TMPDIR='$work' CRMPERM_PG=$PGMAJOR && $1")
 }
 
 # The files each suite must report on, one name per line.
 {
     if want selftest && [ -f "$tree/test/harness-selftest.sh" ]; then echo harness-selftest; fi
     if want regress; then
-        ls "$tree"/sql/*.sql 2>/dev/null | grep -v '/crmperm--' | xargs -rn1 basename | sed 's/\.sql$//; s|^|regress/|'
+        regress_tests "$tree" | sed 's|^|regress/|'
     fi
     if want isolation; then
         ls "$tree"/test/isolation/specs/*.spec 2>/dev/null | xargs -rn1 basename | sed 's/\.spec$//; s|^|isolation/|'
@@ -124,14 +127,14 @@ fi
 cluster_suites=""
 for s in regress isolation pgtap sqlsmith; do want $s && cluster_suites="$cluster_suites $s"; done
 if [ -n "$cluster_suites" ]; then
-    as_postgres "pg_virtualenv -v 15 -o shared_preload_libraries=crmperm \
+    as_postgres "pg_virtualenv -v $PGMAJOR -o shared_preload_libraries=crmperm \
         -- test/suites.sh '$work' '$tally' $cluster_suites" || echo "fail pg_virtualenv" >> "$tally"
 fi
 
 # The README tour, in a cluster of its own (it creates roles such as alice).
 if grep -qx readme "$work/expected"; then
     echo "== README tour (test/readme.sh)"
-    if as_postgres "pg_virtualenv -v 15 -o shared_preload_libraries=crmperm -- test/readme.sh '$work/readme'"; then
+    if as_postgres "pg_virtualenv -v $PGMAJOR -o shared_preload_libraries=crmperm -- test/readme.sh '$work/readme'"; then
         echo "pass readme" >> "$tally"
     else
         echo "fail readme" >> "$tally"
@@ -143,9 +146,9 @@ fi
 if grep -q '^test/t/' "$work/expected"; then
     echo "== TAP (test/t)"
     for t in $(grep '^test/t/' "$work/expected"); do
-        as_postgres "PATH=/usr/lib/postgresql/15/bin:\$PATH \
-            PG_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
-            TESTDIR='$tree' prove -I /usr/lib/postgresql/15/lib/pgxs/src/test/perl '$t'" 2>&1 |
+        as_postgres "PATH=/usr/lib/postgresql/$PGMAJOR/bin:\$PATH \
+            PG_REGRESS=/usr/lib/postgresql/$PGMAJOR/lib/pgxs/src/test/regress/pg_regress \
+            TESTDIR='$tree' prove -I /usr/lib/postgresql/$PGMAJOR/lib/pgxs/src/test/perl '$t'" 2>&1 |
             tee -a "$work/tap.out"
         if [ "${PIPESTATUS[0]}" -eq 0 ]; then
             echo "pass $t" >> "$tally"

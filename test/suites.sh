@@ -10,18 +10,22 @@ work=$1
 tally=$2
 shift 2
 suites=" $* "
-pgxs=/usr/lib/postgresql/15/lib/pgxs/src/test
-bindir=/usr/lib/postgresql/15/bin
+. test/pgversion.sh
+pgxs=/usr/lib/postgresql/$PGMAJOR/lib/pgxs/src/test
+bindir=$PGBIN
 
-# $1: tally prefix, $2: output file; lines "test name ... ok|FAILED"
+# $1: tally prefix, $2: output file; lines "test name ... ok|FAILED" (15) or
+# "ok N - name" / "not ok N - name" (16+ prints TAP)
 count_regress() {
-    sed -nE 's/^(test| ) *([^ ]+) +\.\.\. (ok|FAILED|failed).*/\2 \3/p' "$2" |
+    sed -nE 's/^(test| ) *([^ ]+) +\.\.\. (ok|FAILED|failed).*/\2 \3/p
+             s/^ok [0-9]+ +[-+] +([^ ]+).*/\1 ok/p
+             s/^not ok [0-9]+ +[-+] +([^ ]+).*/\1 FAILED/p' "$2" |
     while read -r name status; do
         if [ "$status" = ok ]; then echo "pass $1/$name"; else echo "fail $1/$name"; fi
     done >> "$tally"
 }
 
-tests=$(ls sql/*.sql 2>/dev/null | grep -v 'crmperm--' | xargs -rn1 basename | sed 's/\.sql$//' | sort)
+tests=$(regress_tests)
 if [ -n "$tests" ] && [[ $suites == *" regress "* ]]; then
     echo "== pg_regress (sql/)"
     $pgxs/regress/pg_regress --inputdir=. --outputdir="$work/results" --bindir=$bindir \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # make bench: what crmperm costs, as ratios measured in one throwaway
-# PostgreSQL 15 cluster (pg_virtualenv, as postgres, with
+# PostgreSQL cluster, of the version make test uses (test/pgversion.sh) (pg_virtualenv, as postgres, with
 # shared_preload_libraries = crmperm).  Not part of make test.
 #
 #   crmperm scope all / the same table unmanaged             goal >= 0.99
@@ -17,25 +17,28 @@
 # per query counted by callgrind (exact, and where they go).  The tables are
 # printed at the end and written to test/bench/results.md.
 #
-# As root on Debian 12, like make test: installs what is missing (test/deps.sh,
+# As root on Debian 12, 13 or unstable, like make test: installs what is missing (test/deps.sh,
 # and valgrind), builds and installs crmperm (BENCH_NO_INSTALL=1 skips
 # building and installing: the installed library is measured), then runs
 # test/bench/inner.sh as postgres.  Knobs: BENCH_SECONDS, BENCH_ROUNDS,
 # BENCH_CLIENTS, BENCH_ONLY, BENCH_CALLGRIND=0 (see inner.sh), BENCH_KEEP=1,
 # PGPORT (the throwaway cluster's port; pg_virtualenv picks a free one
-# otherwise).  About 8 to 9 minutes.
+# otherwise).  About 8 to 9 minutes.  Results: test/bench/results-N.md for
+# PostgreSQL N (doc/crmperm-benchmarks.md has a column per version).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 
 test/deps.sh
+. test/pgversion.sh
 if ! command -v valgrind >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "installing: valgrind"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null ||
         echo "could not install valgrind: the callgrind section will be skipped"
 fi
 if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
-    make -s >/dev/null && make -s install >/dev/null || { echo "build failed" >&2; exit 1; }
+    make -s PG_CONFIG=$PGBIN/pg_config >/dev/null && make -s PG_CONFIG=$PGBIN/pg_config install >/dev/null ||
+        { echo "build failed" >&2; exit 1; }
 fi
 
 work=$(mktemp -d /tmp/crmperm-bench.XXXXXX)
@@ -48,9 +51,9 @@ env_keep=""
 for v in BENCH_SECONDS BENCH_ROUNDS BENCH_CLIENTS BENCH_ONLY BENCH_CALLGRIND; do
     [ -n "${!v:-}" ] && env_keep="$env_keep $v='${!v}'"
 done
-su postgres -s /bin/bash -c "pg_virtualenv -v 15 -o shared_preload_libraries=crmperm \
+su postgres -s /bin/bash -c "PATH=$PGBIN:\$PATH pg_virtualenv -v $PGMAJOR -o shared_preload_libraries=crmperm \
     -o shared_buffers=256MB -- env $env_keep '$top/test/bench/inner.sh' '$work'"
 
-cp "$work/results.md" "$top/test/bench/results.md"
+cp "$work/results.md" "$top/test/bench/results-$PGMAJOR.md"
 echo
-echo "written to test/bench/results.md"
+echo "written to test/bench/results-$PGMAJOR.md"

@@ -306,7 +306,7 @@ like($log, qr/execute [^\n]*: SELECT crmperm\.authenticate\(\$1\)/,
 	"log_statement = 'all': the statement is logged with its placeholder");
 is(lines_with($log, $bound), '', "log_statement = 'all': no token sent as a bind parameter");
 is(lines_with($log, sha256_hex($bound)), '', "log_statement = 'all': no token hash");
-like($log, qr/parameters: \$1 = 'crm_[0-9a-f]{12}_\*{43}'/,
+like($log, qr/[Pp]arameters: \$1 = 'crm_[0-9a-f]{12}_\*{43}'/,   # "Parameters" since 17
 	"log_statement = 'all': the bind parameter is logged with its secret overwritten");
 $offset = -s $node->logfile;
 my $literal = new_token('tokadmin', 'literal');
