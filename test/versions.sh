@@ -8,10 +8,13 @@
 # again when missing.  Each run starts from a fresh copy of it: /proc, /dev
 # and /sys mounted, the working tree (uncommitted files included) copied to
 # /root/crmperm (mode 700, a DBA's home), then, as root in the chroot,
-#   make demo    must end well and show the tour's denials
-#   make test    its "N passed, N failed" line is counted
-# Both install what is missing themselves (apt-get: the downloaded packages
-# are kept in SUITE/archives between runs).  Ends with one line that counts
+#   make demo    must end well and show the tour's denials; it installs what
+#                is missing (test/deps.sh, apt-get: the downloaded packages
+#                are kept in SUITE/archives between runs)
+#   make test    its "N passed, N failed" line is counted; run in a network
+#                namespace of its own (loopback only), so its clusters and
+#                PgBouncer never meet a server of this machine's on a port
+#                (its own test/deps.sh then finds nothing missing)  Ends with one line that counts
 # every suite file of every version, plus one result per demo; exits non-zero
 # on any failure.  Outputs of a failed run: test/output/versions/SUITE/.
 #
@@ -29,6 +32,7 @@ if ! command -v debootstrap >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
         { echo "could not install debootstrap"; echo "0 passed, 1 failed"; exit 1; }
 fi
+command -v ip >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
 rm -rf "$out"
 
 root=""
@@ -96,11 +100,12 @@ for suite in $suites; do
         --exclude=./results --exclude=./log --exclude='*.o' --exclude='*.bc' --exclude='*.so' \
         -cf - . | tar -C "$root/root/crmperm" -xf -
     incroot() {
-        chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+        $netns chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
             PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             /bin/bash -c "cd /root/crmperm && $1"
     }
     echo "== $suite: make demo"
+    netns=""
     demo_ok=0
     if incroot "make demo" > "$cache/$suite/demo.out" 2>&1 &&
         grep -q 'permission denied' "$cache/$suite/demo.out"; then
@@ -111,6 +116,7 @@ for suite in $suites; do
     fi
     sed -n 's/^== running/   running/p' "$cache/$suite/demo.out"
     echo "== $suite: make test"
+    netns="unshare --net -- $top/test/versions-netns.sh"
     incroot "make test" 2>&1 | tee "$cache/$suite/test.out" | sed -u "s/^/[$suite] /" |
         grep -E '^\[[a-z]+\] (== |fail |ok |not ok|[0-9]+ passed)'
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$cache/$suite/test.out" | tail -1)
