@@ -37,6 +37,7 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_proc.h"
@@ -202,6 +203,7 @@ check_attachment(Oid relid, const char *what, Oid classId, Oid objectId)
 
 static const CrmField *readonly_field(const CrmRelation *rel, AttrNumber attno,
 									  const char *name);
+static bool crmperm_member(Oid relid);
 
 static bool
 writing_action(char action)
@@ -382,8 +384,23 @@ crm_attach_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 				break;
 		}
 	}
-	else if (access == OAT_DROP && classId == RelationRelationId && crm_extension_active())
+	else if (access == OAT_DROP && classId == RelationRelationId && !crmperm_member(objectId) &&
+			 crm_extension_active())
 		check_drop(objectId, subId);
+}
+
+/*
+ * Is the relation crmperm's own (its catalog tables, views, sequences and
+ * indexes) or a TOAST table?  Never a managed table: nothing to check.  And
+ * DROP EXTENSION crmperm drops them after some of the functions the decision
+ * cache reads the catalog with, so the cache must not be loaded for them.
+ */
+static bool
+crmperm_member(Oid relid)
+{
+	Oid			nsp = get_rel_namespace(relid);
+
+	return nsp == PG_TOAST_NAMESPACE || nsp == get_namespace_oid("crmperm", true);
 }
 
 /* Does the new column fill the existing rows with something? */

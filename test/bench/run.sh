@@ -51,8 +51,12 @@ env_keep=""
 for v in BENCH_SECONDS BENCH_ROUNDS BENCH_CLIENTS BENCH_ONLY BENCH_CALLGRIND; do
     [ -n "${!v:-}" ] && env_keep="$env_keep $v='${!v}'"
 done
+# the scripts, from a copy postgres can read (the checkout may be mode 700)
+cp -r "$top/test/bench" "$work/bench"
+chown -R postgres "$work/bench"
+cd "$work"
 su postgres -s /bin/bash -c "PATH=$PGBIN:\$PATH pg_virtualenv -v $PGMAJOR -o shared_preload_libraries=crmperm \
-    -o shared_buffers=256MB -- env $env_keep '$top/test/bench/inner.sh' '$work'"
+    -o shared_buffers=256MB -- env $env_keep '$work/bench/inner.sh' '$work'"
 
 cp "$work/results.md" "$top/test/bench/results-$PGMAJOR.md"
 echo
