@@ -70,7 +70,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'echo "interrupted"; exit 130' INT
+trap 'printf "\ninterrupted\n"; exit 130' INT
 trap 'echo "terminated"; exit 143' TERM HUP
 chmod 755 "$work"
 tally="$work/tally"
@@ -92,8 +92,12 @@ fi
 
 # as_postgres CMD: run CMD (a shell string) as postgres in the copy, with
 # every temporary file of its own (pg_virtualenv, TAP) inside $work
+# (In the background, then wait: a trapped SIGINT -- Ctrl-C -- interrupts
+# the wait builtin at once, whereas bash waiting on a foreground su would
+# carry on if su survives it; the EXIT trap then stops what runs.)
 as_postgres() {
-    (cd "$tree" && su postgres -s /bin/bash -c "cd '$tree' && export TMPDIR='$work' CRMPERM_PG=$PGMAJOR && $1")
+    (cd "$tree" && su postgres -s /bin/bash -c "cd '$tree' && export TMPDIR='$work' CRMPERM_PG=$PGMAJOR && $1") &
+    wait $!
 }
 
 # The files each suite must report on, one name per line.
