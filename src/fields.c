@@ -1035,12 +1035,12 @@ mask_walker(Node *node, bool *masked)
 static void
 check_plan(PlannedStmt *stmt)
 {
+	List	   *perminfos = CRM_PLAN_PERMINFOS(stmt);
 	ListCell   *lc;
 
 	foreach(lc, stmt->rtable)
 	{
 		RangeTblEntry *rte = lfirst(lc);
-		List	   *perminfos = CRM_PLAN_PERMINFOS(stmt);
 		Oid			roleid = crm_perm_role(crm_perminfo(perminfos, rte));
 		CrmDecision d;
 		bool		sub;
