@@ -382,3 +382,46 @@ SELECT principal, token, resource, action, command
 SELECT kind, principal, resource, action FROM crmperm.audit_log
  WHERE kind = 'change' ORDER BY seq DESC LIMIT 3;
 SELECT ok, detail FROM crmperm.verify_audit();
+
+\echo
+\echo '=============================================================================='
+\echo '12. Actions beyond CRUD: a refund through a protected routine'
+\echo '=============================================================================='
+\echo 'The DBA defines invoices.refund and ties the app''s refund function to it.'
+\echo 'The function is SECURITY DEFINER: it updates invoices, which accounting'
+\echo 'may not do directly; calling it needs invoices.refund.'
+\o /dev/null
+SELECT crmperm.define_action('invoices', 'refund', 'Give a customer its money back');
+CREATE FUNCTION refund_invoice(invoice int) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE invoices SET status = 'refunded' WHERE id = invoice;
+    RETURN format('invoice %s refunded', invoice);
+END
+$$;
+SELECT crmperm.protect_routine('refund_invoice(int)', 'invoices.refund');
+SELECT crmperm.grant('Accounting', 'invoices', '{refund}');
+SELECT crmperm.define_permission('console.access', 'Sign in to the admin console');
+\o
+SET ROLE accounting;
+\set QUIET off
+\set ECHO queries
+\echo '-- denied: accounting may read invoices, not update them'
+UPDATE invoices SET status = 'refunded' WHERE id = 1;
+\echo '-- allowed: the refund, through the routine'
+SELECT refund_invoice(1);
+SELECT crmperm.check('invoices.refund') AS "invoices.refund",
+       crmperm.check('console.access') AS "console.access";
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+SET ROLE carol;
+\set QUIET off
+\set ECHO queries
+\echo '-- denied: the support agent lacks invoices.refund, whatever the call path'
+SELECT refund_invoice(2);
+SELECT crmperm.require('console.access');
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+SELECT id, status FROM invoices ORDER BY id;

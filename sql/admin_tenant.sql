@@ -28,6 +28,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON at_leads, at_products, at_plain TO at_pr
 \o /dev/null
 SELECT crmperm.manage_table('at_leads', owner_column => 'owner_id', tenant_column => 'tenant');
 SELECT crmperm.manage_table('at_products');
+SELECT crmperm.define_permission('at_console.access');
 SELECT crmperm.protect_field('at_leads', 'note');
 SELECT crmperm.define_scope('at_leads', 'at_low', 'id < 3');
 
@@ -191,6 +192,11 @@ SELECT crmperm.grant_system('At T1 admins', 'export');
 \echo :LAST_ERROR_SQLSTATE
 -- a resource without a tenant column belongs to every tenant
 SELECT crmperm.grant('At T1 admins', 'at_products', ARRAY['read']);
+\echo :LAST_ERROR_SQLSTATE
+-- so do application permissions, and defining actions is table-wide
+SELECT crmperm.grant('At T1 admins', 'at_console', ARRAY['access']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT crmperm.define_action('at_leads', 'convert');
 \echo :LAST_ERROR_SQLSTATE
 -- table-wide configuration: global administrators only
 SELECT crmperm.manage_table('at_plain');
@@ -366,6 +372,7 @@ SELECT count(*) FROM crmperm.lint()
 DELETE FROM crmperm.api_tokens WHERE name LIKE 'at %';
 SELECT crmperm.unmanage_table('at_leads');
 SELECT crmperm.unmanage_table('at_products');
+SELECT crmperm.drop_permission('at_console.access');
 SELECT crmperm.drop_role(n) FROM unnest(ARRAY['At T2 reps', 'At T1 reps', 'At global role', 'At export role']) n;
 SELECT crmperm.drop_permission_set(n)
   FROM unnest(ARRAY['At tenant admin', 'At token admin', 'At global read', 'At exporter',

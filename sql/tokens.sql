@@ -85,7 +85,7 @@ SELECT crmperm.create_token('hook', 'tk_webhook', ARRAY['leads']);
 \echo :LAST_ERROR_SQLSTATE
 SELECT crmperm.create_token('hook', 'tk_webhook', ARRAY['deals.read']);
 \echo :LAST_ERROR_SQLSTATE
-SELECT crmperm.create_token('hook', 'tk_webhook', ARRAY['leads.export']);
+SELECT crmperm.create_token('hook', 'tk_webhook', ARRAY['leads.fly']);
 \echo :LAST_ERROR_SQLSTATE
 SELECT crmperm.create_token('hook', 'tk_webhook', ARRAY['ledger.update']);
 \echo :LAST_ERROR_SQLSTATE

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -407,10 +408,29 @@ crmperm_caller(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A routine that becomes protected (or stops being) may have been inlined
+ * into cached plans, or be called from plans that touch no managed table:
+ * invalidating its pg_proc row makes every plan that depends on it again.
+ */
+static void
+invalidate_routine(Oid funcid)
+{
+	Relation	rel;
+	HeapTuple	tup = SearchSysCacheCopy1(PROCOID, ObjectIdGetDatum(funcid));
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	rel = table_open(ProcedureRelationId, AccessShareLock);
+	CacheInvalidateHeapTuple(rel, tup, NULL);
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * Trigger on crmperm's catalog tables: invalidate the relcache of every
  * managed table (cached plans hold policies built from the catalog), of the
  * catalog table itself (every backend's decision cache watches it), and, for
- * a row of crmperm.resources, of the table the row names.  Transactional:
+ * a row of crmperm.resources, of the table the row names (of
+ * crmperm.routines: the routine).  Transactional:
  * this backend sees it at the next command, others at commit, hot standbys
  * on replay; a rollback undoes it.
  */
@@ -433,20 +453,30 @@ crmperm_invalidate(PG_FUNCTION_ARGS)
 		int			attno = 0;
 		HeapTuple	tuples[2] = {trigdata->tg_trigtuple, trigdata->tg_newtuple};
 
+		bool		routine = false;
+
 		for (int i = 0; i < desc->natts; i++)
-			if (namestrcmp(&TupleDescAttr(desc, i)->attname, "tbl") == 0)
+			if (namestrcmp(&TupleDescAttr(desc, i)->attname, "tbl") == 0 ||
+				namestrcmp(&TupleDescAttr(desc, i)->attname, "routine") == 0)
+			{
 				attno = i + 1;
+				routine = namestrcmp(&TupleDescAttr(desc, i)->attname, "routine") == 0;
+			}
 
 		for (int i = 0; i < 2; i++)
 		{
 			bool		isnull;
-			Datum		relid;
+			Datum		oid;
 
 			if (tuples[i] == NULL || attno <= 0)
 				continue;
-			relid = heap_getattr(tuples[i], attno, desc, &isnull);
-			if (!isnull && SearchSysCacheExists1(RELOID, relid))
-				CacheInvalidateRelcacheByRelid(DatumGetObjectId(relid));
+			oid = heap_getattr(tuples[i], attno, desc, &isnull);
+			if (isnull)
+				continue;
+			if (routine)
+				invalidate_routine(DatumGetObjectId(oid));
+			else if (SearchSysCacheExists1(RELOID, oid))
+				CacheInvalidateRelcacheByRelid(DatumGetObjectId(oid));
 		}
 		return PointerGetDatum(NULL);
 	}
@@ -470,9 +500,10 @@ named_bit(const char *name, const int *bits, int n)
 }
 
 /*
- * crmperm.check('leads.update'): may the current role do this now?  Also
- * takes a field privilege ('leads.source.create', as denials name it) and a
- * bare system permission ('export').  For apps building UIs: it answers from
+ * crmperm.check('leads.update'): may the current role do this now?  Any
+ * action ('orders.refund', 'console.access': actions.c), a field privilege
+ * ('leads.source.create', as denials name it) and a bare system permission
+ * ('export').  For apps building UIs: it answers from
  * the same decisions the executor enforces.  A scoped privilege answers true:
  * the rows it covers are checked in the query.  A field that is not
  * protected answers as its table's action.
@@ -490,7 +521,7 @@ crmperm_check(PG_FUNCTION_ARGS)
 	int			action;
 	int			system;
 	ListCell   *lc;
-	static const int actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE, CRM_DELETE};
+	static const int actions[] = {CRM_READ, CRM_CREATE, CRM_UPDATE};
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -515,26 +546,24 @@ crmperm_check(PG_FUNCTION_ARGS)
 		field = what;
 		what = dot + 1;
 	}
+	if (field == NULL)
+		PG_RETURN_BOOL(crm_check_action(roleid, scope, what, false));
 	rel = crm_relation_by_resource(scope);
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("resource \"%s\" does not exist", crm_quote_arg(scope))));
-	action = named_bit(what, actions, field ? 3 : lengthof(actions));
+	action = named_bit(what, actions, 3);
 	if (action == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 field ? errmsg("unknown field privilege \"%s\"", crm_quote_arg(what)) :
-				 errmsg("unknown action \"%s\"", crm_quote_arg(what)),
-				 field ? errhint("Field privileges are read, create and update.") :
-				 errhint("Actions are read, create, update and delete.")));
+				 errmsg("unknown field privilege \"%s\"", crm_quote_arg(what)),
+				 errhint("Field privileges are read, create and update.")));
 	if (!crm_decide(roleid, rel->relid, &d))
 		PG_RETURN_BOOL(false);
 	if (!crm_action_allowed(&d, action) ||
 		(crm_token_active() && !crm_token_allows(d.resource, action)))
 		PG_RETURN_BOOL(false);
-	if (field == NULL)
-		PG_RETURN_BOOL(true);
 	foreach(lc, d.fields)
 	{
 		CrmFieldAccess *fa = lfirst(lc);

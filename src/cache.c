@@ -26,6 +26,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -71,6 +72,8 @@ typedef struct CrmGrant
 
 bool		crm_cache_loading = false;
 
+static inline bool cache_ready(void);
+
 /*
  * Two levels.  CrmCacheContext: principals and their grants, rebuilt when
  * crmperm's catalog or a role changes.  CrmRelContext: managed relations,
@@ -95,6 +98,9 @@ static List *scope_relids = NIL;	/* tables custom scopes built so far read */
 static HTAB *policy_hash = NULL;	/* CrmPolicyKey -> CrmPolicy */
 static HTAB *decision_hash = NULL;	/* (roleid, relid) -> CrmDecisionEntry */
 static HTAB *mask_hash = NULL;	/* (roleid, relid) -> CrmMasks */
+static HTAB *routine_hash = NULL;	/* funcid -> CrmRoutine */
+static List *action_defs = NIL;	/* "resource.action" of every action */
+static bool actions_catalog = false;	/* crmperm.actions exists (1.4) */
 static Oid	check_fns[3];		/* by CrmCheck */
 static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
 static bool reads_audited = false;	/* some relation has audit_reads */
@@ -267,6 +273,59 @@ crm_text_array_list(Datum d, bool isnull, MemoryContext cxt)
 	return result;
 }
 
+/*
+ * The actions of every resource (1.4): the CRUD actions each managed table
+ * has (before 1.4: all four), every action's name, the protected routines.
+ */
+static void
+load_actions(void)
+{
+	HASH_SEQ_STATUS status;
+	CrmRelation *rel;
+	MemoryContext old;
+
+	crm_spi_query("SELECT pg_catalog.to_regclass('crmperm.actions') IS NOT NULL", InvalidOid);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									&(bool){false})))
+		return;
+	actions_catalog = true;
+
+	hash_seq_init(&status, rel_hash);
+	while ((rel = hash_seq_search(&status)) != NULL)
+		rel->actions = 0;
+	crm_spi_query("SELECT resource, action FROM crmperm.actions", InvalidOid);
+	old = MemoryContextSwitchTo(CrmRelContext);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *resource = spi_text(SPI_tuptable->vals[i], 1);
+		char	   *action = spi_text(SPI_tuptable->vals[i], 2);
+		int			bit = crm_crud_action_bit(action);
+
+		action_defs = lappend(action_defs, psprintf("%s.%s", resource, action));
+		if (bit == 0)
+			continue;
+		hash_seq_init(&status, rel_hash);
+		while ((rel = hash_seq_search(&status)) != NULL)
+			if (strcmp(rel->resource, resource) == 0)
+				rel->actions |= bit;
+	}
+	MemoryContextSwitchTo(old);
+
+	crm_spi_query("SELECT routine::pg_catalog.oid, resource, action FROM crmperm.routines",
+				  InvalidOid);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			funcid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 1, &isnull));
+		CrmRoutine *r = hash_search(routine_hash, &funcid, HASH_ENTER, NULL);
+
+		r->hashvalue = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid));
+		strlcpy(r->resource, spi_text(SPI_tuptable->vals[i], 2), NAMEDATALEN);
+		strlcpy(r->action, spi_text(SPI_tuptable->vals[i], 3), NAMEDATALEN);
+	}
+}
+
 static void
 load_relations(void)
 {
@@ -314,7 +373,10 @@ load_relations(void)
 		spi_name(tup, 7, &rel->department_column);
 		spi_name(tup, 8, &rel->tenant_column);
 		rel->toprelid = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+		rel->actions = CRM_READ | CRM_CREATE | CRM_UPDATE | CRM_DELETE;
 	}
+
+	load_actions();
 
 	/* tables whose reads are audited (crmperm 1.1) */
 	crm_spi_query("SELECT r.resource FROM crmperm.resources r"
@@ -439,6 +501,10 @@ reload_relations(void)
 							 CrmRelContext);
 	mask_hash = cache_hash("crmperm masks", sizeof(CrmGrantKey), sizeof(CrmMasks),
 						   CrmRelContext);
+	routine_hash = cache_hash("crmperm routines", sizeof(Oid), sizeof(CrmRoutine),
+							  CrmRelContext);
+	action_defs = NIL;
+	actions_catalog = false;
 	if (!ext_present)
 		return;
 	PG_TRY();
@@ -525,12 +591,23 @@ crm_extension_active(void)
 bool
 crm_extension_active_as_planned(void)
 {
+	return crm_catalog_present() && hash_get_num_entries(rel_hash) > 0;
+}
+
+/*
+ * Is crmperm installed here, whether or not it manages a table (application
+ * permissions and protected routines need none)?  Made current as
+ * crm_extension_active_as_planned() does: at most once per statement.
+ */
+bool
+crm_catalog_present(void)
+{
 	if (crm_cache_loading || !IsTransactionState())
 		return false;
-	if (rel_hash != NULL && current_lxid == CRM_MY_LXID &&
-		current_stmt == GetCurrentStatementStartTimestamp())
-		return ext_present && hash_get_num_entries(rel_hash) > 0;
-	return crm_extension_active();
+	if (!(rel_hash != NULL && current_lxid == CRM_MY_LXID &&
+		  current_stmt == GetCurrentStatementStartTimestamp()))
+		crm_extension_active();
+	return cache_ready();
 }
 
 /*
@@ -702,19 +779,75 @@ crm_managed_relids(void)
 	return result;
 }
 
-static int
-action_bit(const char *name)
+/*
+ * Does the resource have this action (any action, when action is NULL)?
+ * Before 1.4 a managed table has read, create, update and delete.
+ */
+bool
+crm_action_defined(const char *resource, const char *action)
 {
-	if (strcmp(name, "read") == 0)
-		return CRM_READ;
-	if (strcmp(name, "create") == 0)
-		return CRM_CREATE;
-	if (strcmp(name, "update") == 0)
-		return CRM_UPDATE;
-	if (strcmp(name, "delete") == 0)
-		return CRM_DELETE;
-	elog(ERROR, "unexpected crmperm action \"%s\"", name);
-	return 0;
+	ListCell   *lc;
+	size_t		len = strlen(resource);
+
+	if (!cache_ready())
+		return false;
+	if (!actions_catalog)
+		return crm_relation_by_resource(resource) != NULL &&
+			(action == NULL || crm_crud_action_bit(action) != 0);
+	foreach(lc, action_defs)
+	{
+		const char *def = lfirst(lc);
+
+		if (strncmp(def, resource, len) == 0 && def[len] == '.' &&
+			(action == NULL || strcmp(def + len + 1, action) == 0))
+			return true;
+	}
+	return false;
+}
+
+bool
+crm_resource_defined(const char *resource)
+{
+	return crm_action_defined(resource, NULL);
+}
+
+/* The protection of a routine, or NULL. */
+const CrmRoutine *
+crm_routine(Oid funcid)
+{
+	if (!cache_ready())
+		return NULL;
+	return hash_search(routine_hash, &funcid, HASH_FIND, NULL);
+}
+
+/*
+ * Does a plan call a protected routine (or did it inline one)?  By the
+ * plan's invalidation items, which name every user function it uses.
+ */
+bool
+crm_routines_among(List *invalItems)
+{
+	ListCell   *lc;
+
+	if (!cache_ready() || hash_get_num_entries(routine_hash) == 0)
+		return false;
+	foreach(lc, invalItems)
+	{
+		PlanInvalItem *item = lfirst(lc);
+		HASH_SEQ_STATUS status;
+		CrmRoutine *r;
+
+		if (item->cacheId != PROCOID)
+			continue;
+		hash_seq_init(&status, routine_hash);
+		while ((r = hash_seq_search(&status)) != NULL)
+			if (r->hashvalue == item->hashValue)
+			{
+				hash_seq_term(&status);
+				return true;
+			}
+	}
+	return false;
 }
 
 static int
@@ -834,6 +967,37 @@ widest_scopes(List **scopes)
 	}
 }
 
+/* An action beyond CRUD ("orders.refund") held with a scope until a time. */
+static void
+add_action_grant(CrmPrincipal *p, const char *name, const char *scope, TimestampTz until)
+{
+	const char *dot = strchr(name, '.');
+	CrmActionGrant *ag = NULL;
+	ListCell   *lc;
+
+	if (dot == NULL)
+		elog(ERROR, "unexpected crmperm action \"%s\"", name);
+	foreach(lc, p->actions)
+	{
+		CrmActionGrant *x = lfirst(lc);
+
+		if (strncmp(x->resource, name, dot - name) == 0 && x->resource[dot - name] == '\0' &&
+			strcmp(x->action, dot + 1) == 0)
+			ag = x;
+	}
+	if (ag == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(CrmCacheContext);
+
+		ag = palloc0(sizeof(CrmActionGrant));
+		strlcpy(ag->resource, name, Min(dot - name + 1, NAMEDATALEN));
+		strlcpy(ag->action, dot + 1, NAMEDATALEN);
+		p->actions = lappend(p->actions, ag);
+		MemoryContextSwitchTo(old);
+	}
+	add_scope(&ag->scopes, scope, until);
+}
+
 /* Read one role's grants and attributes into the cache. */
 static CrmPrincipal *
 load_principal(Oid roleid)
@@ -873,8 +1037,15 @@ load_principal(Oid roleid)
 			continue;
 		}
 
-		bit = action_bit(name);
 		scope = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
+		if (kind == 'a')
+		{
+			add_action_grant(&p, name, scope, until);
+			continue;
+		}
+		bit = crm_crud_action_bit(name);
+		if (bit == 0)
+			elog(ERROR, "unexpected crmperm action \"%s\"", name);
 		key.roleid = roleid;
 		key.relid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
 		g = hash_search(grant_hash, &key, HASH_ENTER, &found);
@@ -1122,7 +1293,7 @@ crm_decide(Oid roleid, Oid relid, CrmDecision *d)
 	g = hash_search(grant_hash, &key, HASH_FIND, NULL);
 	if (g)
 	{
-		d->actions = g->actions;
+		d->actions = g->actions & rel->actions;
 		for (int i = 0; i < CRM_NACTIONS; i++)
 			d->scopes[i] = g->scopes[i];
 	}

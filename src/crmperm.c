@@ -30,6 +30,7 @@ _PG_init(void)
 
 	crm_cache_init();
 	crm_crud_init();
+	crm_actions_init();
 	crm_scopes_init();
 	crm_utility_init();
 	crm_attach_init();

@@ -53,6 +53,7 @@ typedef struct CrmRelation
 	NameData	tenant_column;
 	List	   *fields;			/* CrmField entries: the protected fields */
 	bool		audit_reads;	/* audit_reads(): every read is audited */
+	int			actions;		/* the CRM_* actions the resource has (1.4) */
 } CrmRelation;
 
 /* A protected field of a relation (attno in that relation: partitions differ). */
@@ -150,6 +151,23 @@ typedef struct CrmDecision
 	bool		masked;			/* some field is not readable on every row */
 } CrmDecision;
 
+/* An action beyond CRUD held by a principal (resource.action, actions.c). */
+typedef struct CrmActionGrant
+{
+	char		resource[NAMEDATALEN];
+	char		action[NAMEDATALEN];
+	List	   *scopes;			/* CrmScope entries */
+} CrmActionGrant;
+
+/* A routine whose calls need an action (protect_routine()). */
+typedef struct CrmRoutine
+{
+	Oid			funcid;			/* hash key */
+	uint32		hashvalue;		/* of its pg_proc syscache entry */
+	char		resource[NAMEDATALEN];
+	char		action[NAMEDATALEN];
+} CrmRoutine;
+
 /* The attributes of a principal. */
 typedef struct CrmPrincipal
 {
@@ -163,6 +181,7 @@ typedef struct CrmPrincipal
 	char	   *tenant_id;		/* NULL when not set */
 	TimestampTz expires;		/* the soonest valid_until among the
 								 * assignments that counted (DT_NOEND: none) */
+	List	   *actions;		/* CrmActionGrant entries */
 } CrmPrincipal;
 
 extern bool crm_cache_loading;
@@ -170,6 +189,7 @@ extern bool crm_cache_loading;
 extern void crm_cache_init(void);
 extern bool crm_extension_active(void);
 extern bool crm_extension_active_as_planned(void);
+extern bool crm_catalog_present(void);
 extern bool crm_reads_audited(void);
 extern const CrmRelation *crm_relation(Oid relid);
 extern const CrmRelation *crm_relation_by_resource(const char *resource);
@@ -182,6 +202,10 @@ extern int	crm_action_index(int action);
 extern bool crm_scopes_include_all(List *scopes);
 extern const CrmScopeDef *crm_scope_def(const char *resource, const char *name);
 extern List *crm_managed_relids(void);
+extern bool crm_action_defined(const char *resource, const char *action);
+extern bool crm_resource_defined(const char *resource);
+extern const CrmRoutine *crm_routine(Oid funcid);
+extern bool crm_routines_among(List *invalItems);
 extern void crm_cache_watch_scope_relation(Oid relid);
 /* crmperm's WITH CHECK functions, which raise crmperm's own denial. */
 typedef enum CrmCheck
@@ -222,6 +246,14 @@ extern const char *crm_action_name(int action);
 extern int	crm_required_actions(AclMode perms);
 extern const int crm_action_order[CRM_NACTIONS];
 
+/* ---- actions.c: actions beyond CRUD, application permissions, protected routines ---- */
+extern void crm_actions_init(void);
+extern int	crm_crud_action_bit(const char *name);
+extern bool crm_action_held(Oid roleid, const char *resource, const char *action);
+extern bool crm_check_action(Oid roleid, const char *resource, const char *action, bool raise);
+extern char *crm_held_list(Oid roleid, const char *resource);
+extern bool crm_in_protected_routine_as(Oid roleid);
+
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);
 extern Node *crm_parse_predicate(const char *predicate);
@@ -239,7 +271,9 @@ extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, const CrmPe
 extern void crm_tokens_init(void);
 extern bool crm_token_active(void);
 extern const char *crm_token_name(void);
+extern const char *crm_token_scope_list(void);
 extern bool crm_token_allows(const char *resource, int action);
+extern bool crm_token_allows_scope(const char *resource, const char *action);
 extern bool crm_token_check_range_table(List *rangeTable, List *perminfos,
 										bool ereport_on_violation);
 extern void crm_token_check_utility(Node *parsetree);
@@ -312,7 +346,9 @@ extern void crm_deny_tenant(Oid roleid, const char *resource, const char *action
 							const char *tenant_column);
 extern char *crm_granted_list(const CrmDecision *d);
 extern void crm_deny_token_scope(const char *token, const char *scopes, const char *resource,
-								 int action);
+								 const char *action);
+extern void crm_deny_named_action(Oid roleid, const char *resource, const char *action,
+								  const char *needed_for);
 extern void crm_deny_token_relation(const char *token, Oid relid);
 extern void crm_deny_token_role(const char *token, Oid principal, Oid roleid,
 								const char *resource);

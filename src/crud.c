@@ -122,14 +122,16 @@ crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 				return false;
 			crm_deny_explain_analyze(roleid, &d);
 		}
+		/* resource.export, or the system permission export (every resource) */
 		if (crm_utility_context == CRM_IN_COPY_TO && (needed & CRM_READ) &&
-			(crm_token_active() || !(d.system & CRM_SYS_EXPORT)))
+			!crm_action_held(roleid, d.resource, "export"))
 		{
 			if (!ereport_on_violation)
 				return false;
-			if (crm_token_active())
-				crm_deny_token_system(crm_token_name(), "export", "COPY ... TO");
-			crm_deny_system(roleid, "export", "COPY ... TO");
+			if (crm_token_active() && !crm_token_allows_scope(d.resource, "export"))
+				crm_deny_token_scope(crm_token_name(), crm_token_scope_list(), d.resource,
+									 "export");
+			crm_deny_named_action(roleid, d.resource, "export", "COPY ... TO");
 		}
 	}
 	return true;

@@ -229,16 +229,41 @@ crm_deny_tenant(Oid roleid, const char *resource, const char *action, const char
  * knows what to ask for.  A token's scopes are fixed when it is created.
  */
 void
-crm_deny_token_scope(const char *token, const char *scopes, const char *resource, int action)
+crm_deny_token_scope(const char *token, const char *scopes, const char *resource,
+					 const char *action)
 {
-	crm_audit_event(CRM_AUDIT_DENIAL, resource, crm_action_name(action), -1);
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, action, -1);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: token \"%s\" lacks \"%s.%s\"",
-					token, resource, crm_action_name(action)),
+					token, resource, action),
 			 errdetail("Token scopes: %s.", scopes),
 			 errhint("A token's scopes are fixed: create a token whose scopes include \"%s.%s\" with crmperm.create_token(), and revoke this one.",
-					 resource, crm_action_name(action))));
+					 resource, action)));
+}
+
+/*
+ * An action beyond CRUD (orders.refund, customers.export, console.access)
+ * the role does not hold; needed_for says what needed it (a routine, COPY),
+ * NULL for require().
+ */
+void
+crm_deny_named_action(Oid roleid, const char *resource, const char *action,
+					  const char *needed_for)
+{
+	const char *granted = crm_held_list(roleid, resource);
+
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, action, -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\"",
+					GetUserNameFromId(roleid, false), resource, action),
+			 needed_for ?
+			 errdetail("%s needs %s.%s%s. Granted on %s: %s.", needed_for, resource, action,
+					   strcmp(action, "export") == 0 ? " (or the system permission export)" : "",
+					   resource, granted) :
+			 errdetail("Granted on %s: %s.", resource, granted),
+			 errhint("Grant it with crmperm.grant().")));
 }
 
 void

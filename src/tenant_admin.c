@@ -466,6 +466,11 @@ crm_tenant_admin_check(const char *function, FunctionCallInfo fcinfo, Oid caller
 									  psprintf("grant on resource \"%s\"", name),
 									  psprintf("Resource \"%s\" has no tenant column: its rows belong to no tenant, so only global administrators grant on it.", name),
 									  "A global administrator grants it in a global permission set, which tenant administrators may assign.");
+			if (tenant != NULL && rel == NULL && crm_resource_defined(name))
+				crm_deny_tenant_admin(caller, tenant, fn,
+									  psprintf("grant on resource \"%s\"", name),
+									  psprintf("Resource \"%s\" holds application permissions, which belong to no tenant, so only global administrators grant them.", name),
+									  "A global administrator grants it in a global permission set, which tenant administrators may assign.");
 			continue;
 		}
 

@@ -118,11 +118,15 @@ typedef enum TokenMode
 	TOKEN_SESSION				/* session => true, committed */
 } TokenMode;
 
-/* One scope of the active token: a resource and its actions (CRM_* bits). */
+/*
+ * One scope of the active token: a resource, its CRUD actions (CRM_* bits)
+ * and its other actions (names: refund, export, access).
+ */
 typedef struct TokenScope
 {
 	char		resource[NAMEDATALEN];
 	int			actions;
+	List	   *named;
 } TokenScope;
 
 /* The active token of this backend. */
@@ -370,9 +374,10 @@ load_scopes(ArrayType *arr)
 			strlcpy(ts->resource, scope, NAMEDATALEN);
 			token.scopes = lappend(token.scopes, ts);
 		}
-		for (int a = CRM_READ; a <= CRM_DELETE; a <<= 1)
-			if (strcmp(dot + 1, crm_action_name(a)) == 0)
-				ts->actions |= a;
+		if (crm_crud_action_bit(dot + 1) != 0)
+			ts->actions |= crm_crud_action_bit(dot + 1);
+		else
+			ts->named = lappend(ts->named, dot + 1);
 	}
 	token.scope_list = buf.data;
 	MemoryContextSwitchTo(old);
@@ -392,6 +397,35 @@ crm_token_allows(const char *resource, int action)
 			return (ts->actions & action) != 0;
 	}
 	return false;
+}
+
+/* The same for any action of the resource, by name. */
+bool
+crm_token_allows_scope(const char *resource, const char *action)
+{
+	ListCell   *lc;
+	ListCell   *nc;
+
+	if (crm_crud_action_bit(action) != 0)
+		return crm_token_allows(resource, crm_crud_action_bit(action));
+	foreach(lc, token.scopes)
+	{
+		TokenScope *ts = lfirst(lc);
+
+		if (strcmp(ts->resource, resource) != 0)
+			continue;
+		foreach(nc, ts->named)
+			if (strcmp((char *) lfirst(nc), action) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* "leads.create, leads.read": the active token's scopes, for messages. */
+const char *
+crm_token_scope_list(void)
+{
+	return token.scope_list;
 }
 
 const char *
@@ -485,8 +519,13 @@ crm_token_check_range_table(List *rangeTable, List *perminfos, bool ereport_on_v
 {
 	ListCell   *lc;
 
-	/* crmperm reading its catalog; foreign key checks run as the table owner */
-	if (crm_cache_loading || InNoForceRLSOperation())
+	/*
+	 * crmperm reading its catalog; foreign key checks run as the table owner;
+	 * the body of a protected SECURITY DEFINER routine, whose call the token
+	 * was checked for (actions.c)
+	 */
+	if (crm_cache_loading || InNoForceRLSOperation() ||
+		(GetUserId() != token.principal && crm_in_protected_routine_as(GetUserId())))
 		return true;
 	check_token_valid();
 	crm_extension_active_as_planned();	/* the relation cache, as planned */
@@ -526,7 +565,7 @@ crm_token_check_range_table(List *rangeTable, List *perminfos, bool ereport_on_v
 			{
 				if (!ereport_on_violation)
 					return false;
-				crm_deny_token_scope(token.name, token.scope_list, rel->resource, a);
+				crm_deny_token_scope(token.name, token.scope_list, rel->resource, crm_action_name(a));
 			}
 		}
 	}

@@ -221,6 +221,8 @@ script rd_masked masked.pgb t_masked "$own"
 script rd_view masked.pgb v_masked "$own"
 script rd_granted masked.pgb t_granted "$own"
 script rd_unprotected masked.pgb t_unprotected "$own"
+script rt_protected routine.pgb routine_protected "$any"
+script rt_plain routine.pgb routine_plain "$any"
 
 # One CPU for both sides.  This machine is a shared VM: its speed changes
 # from one second to the next (steal time, other clusters), so A and B are
@@ -311,6 +313,8 @@ for proto in prepared simple; do
         $proto ">= 1.0" crmperm_fields rd_masked crmperm_fields rd_view
     compare "unmasked read: 3 protected fields, all granted / none protected" $proto ">= 0.99" \
         crmperm_fields rd_granted crmperm_fields rd_unprotected
+    compare "routine call: protected (action granted) / the same routine unprotected" $proto ">= 0.99" \
+        crmperm_bench rt_protected crmperm_bench rt_plain
 done
 
 # -------------------------------------------------------------------------

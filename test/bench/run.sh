@@ -13,6 +13,8 @@
 # the reference.  Field security, reading a contact with 3 protected fields:
 #   masked (no field grant) / a hand-written masking view   goal >= 1.0
 #   all 3 fields granted / no field protected               goal >= 0.99
+# A protected routine (its action granted) / the same routine unprotected:
+#                                                            goal >= 0.99
 # Then the cold start of the decision cache, and instructions
 # per query counted by callgrind (exact, and where they go).  The tables are
 # printed at the end and written to test/bench/results.md.

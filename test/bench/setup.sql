@@ -47,6 +47,23 @@ SELECT crmperm.grant('Bench owned', 't_owned', ARRAY['read', 'update'], scope =>
 SELECT crmperm.assign_permission_set('bench', 'Bench owned');
 SELECT crmperm.set_principal('bench', user_id => 'u0');
 
+-- a protected routine and its unprotected twin (same body, same owner)
+SELECT crmperm.define_action('t_all', 'refund');
+SELECT crmperm.grant('Bench all', 't_all', ARRAY['refund']);
+CREATE FUNCTION routine_plain(id int) RETURNS int LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT abalance FROM t_plain WHERE aid = id);
+END
+$$;
+CREATE FUNCTION routine_protected(id int) RETURNS int LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT abalance FROM t_plain WHERE aid = id);
+END
+$$;
+SELECT crmperm.protect_routine('routine_protected(int)', 't_all.refund');
+
 -- native row security, the reference points
 ALTER TABLE t_native_true ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY everything ON t_native_true USING (true) WITH CHECK (true);

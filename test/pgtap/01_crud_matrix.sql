@@ -279,7 +279,8 @@ SELECT is(pg_temp.try_as('tap_manager', 'DELETE FROM tap_clients', 'detail'),
 -- ---------------------------------------------------------------------------
 
 SELECT is((SELECT string_agg(action || '=' || allowed, ',' ORDER BY action)
-             FROM crmperm.explain_access('tap_manager', 'leads')),
+             FROM crmperm.explain_access('tap_manager', 'leads')
+            WHERE action IN ('read', 'create', 'update', 'delete')),
           'create=true,delete=true,read=true,update=true',
           'explain_access: Sales Manager may do everything on leads');
 SELECT is((SELECT permission_sets FROM crmperm.explain_access('tap_manager', 'leads')

@@ -80,6 +80,15 @@ SELECT crmperm.grant_field('Rep', 'leads', 'team_id', ARRAY['read'], 'owned');
 SELECT crmperm.manage_table('contracts');
 SELECT crmperm.grant('Manager extras', 'contracts', ARRAY['read']);
 SELECT crmperm.mark_sensitive('contracts', true);
+-- actions beyond CRUD (1.4): a custom action protecting a routine, an
+-- application permission, a dropped built-in action, per-resource export
+SELECT crmperm.define_action('leads', 'convert', 'Turn into a client');
+SELECT crmperm.define_permission('console.access');
+SELECT crmperm.drop_action('invoices', 'delete');
+CREATE FUNCTION convert_lead(lead int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT lead $$;
+SELECT crmperm.protect_routine('convert_lead(int)', 'leads.convert');
+SELECT crmperm.grant('Rep', 'leads', ARRAY['convert', 'export']);
+SELECT crmperm.grant('Manager extras', 'console', ARRAY['access']);
 });
 # tokens: one live (acts as manager, reads leads), one revoked
 my $token = $src->safe_psql('crm',
@@ -108,6 +117,14 @@ SELECT 'set', name, coalesce(tenant_id, '-') FROM crmperm.permission_sets ORDER 
 SELECT 'role', name, coalesce(tenant_id, '-') FROM crmperm.roles ORDER BY name;
 };
 my $tenants_before = $src->safe_psql('crm', $tenants_q);
+my $actions_q = q{
+SELECT 'action', resource, action, coalesce(description, '-') FROM crmperm.actions ORDER BY 2, 3;
+SELECT 'grant', permission_set, resource, action, scope FROM crmperm.action_grants ORDER BY 2, 3, 4;
+SELECT 'routine', routine, resource, action FROM crmperm.routines ORDER BY 2;
+};
+my $actions_before = $src->safe_psql('crm', $actions_q);
+like($actions_before, qr/routine\|convert_lead\(integer\)\|leads\|convert/, 'before dump: the routine is protected');
+unlike($actions_before, qr/invoices\|delete/, 'before dump: invoices has no delete');
 is($tenants_before, join("\n",
 	'set|Acme team|acme', 'set|Admins|-', 'set|Capture|-', 'set|Europe|-', 'set|Manager extras|-', 'set|Rep|-',
 	'role|Acme reps|acme', 'role|Sales Manager|-', 'role|Sales Rep|-'),
@@ -238,6 +255,7 @@ my $ret;
 is($dst->safe_psql('crm', $tokens_q), $tokens_before, 'api_tokens and token_usage rows restored');
 is($dst->safe_psql('crm', $sensitive_q), $sensitive_before, 'sensitive marks restored');
 is($dst->safe_psql('crm', $tenants_q), $tenants_before, 'the tenants of permission sets and roles restored');
+is($dst->safe_psql('crm', $actions_q), $actions_before, 'actions, their grants and protected routines restored');
 ($ret, $out, $err) = $dst->psql('crm', q{SET ROLE acme_admin; SELECT crmperm.grant('Capture', 'leads', ARRAY['read'])});
 like($err, qr/permission denied: role "acme_admin" of tenant "acme" may not change global permission set "Capture"/,
 	'after restore: the tenant administrator still changes no global set');
@@ -270,6 +288,15 @@ ok(poll($dst, qq{SELECT string_agg(kind || ':' || coalesce(token, '') || ':' || 
 	'after restore: new denials and authentications are written after the restored records');
 is($dst->safe_psql('crm', 'SELECT ok, detail FROM crmperm.verify_audit()'),
 	't|every record links to the one before it', 'verify_audit() is still ok');
+
+# (after the audit checks: the denial below is audited too)
+is($dst->safe_psql('crm', q{
+SET ROLE rep;
+SELECT crmperm.check('leads.convert'), crmperm.check('console.access'), convert_lead(7);
+}), "t|f|7", 'after restore: the protected routine runs for rep');
+my (undef, $rerr) = run_as($dst, 'hook', 'SELECT convert_lead(7)');
+like($rerr, qr/ERROR:  42501: permission denied: role "hook" lacks "leads.convert"/,
+	'after restore: the protected routine is refused to hook');
 
 done_testing();
 

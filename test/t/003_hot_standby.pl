@@ -110,12 +110,12 @@ for my $node ($primary, $standby)
 	is($err, denial('rep', 'invoices.read', 'Granted on invoices: nothing.'),
 		"$name: read on a table with no grant at all is denied");
 	($out, $err) = run($node, 'SET ROLE reader; COPY deals TO STDOUT');
-	is($err, denial('reader', 'export', 'COPY ... TO needs the system permission export.',
-		'Grant it with crmperm.grant_system().'),
+	is($err, denial('reader', 'deals.export',
+		'COPY ... TO needs deals.export (or the system permission export). Granted on deals: read.'),
 		"$name: COPY TO without export is denied");
 	($out, $err) = run($node, 'SET ROLE reader; COPY (SELECT id FROM deals) TO STDOUT');
-	is($err, denial('reader', 'export', 'COPY ... TO needs the system permission export.',
-		'Grant it with crmperm.grant_system().'),
+	is($err, denial('reader', 'deals.export',
+		'COPY ... TO needs deals.export (or the system permission export). Granted on deals: read.'),
 		"$name: COPY (query) TO without export is denied");
 	($out, $err) = run($node, 'SET ROLE exporter; COPY deals (id, owner_id) TO STDOUT');
 	is($err, '', "$name: COPY TO with export is allowed");
@@ -149,7 +149,7 @@ is($teamer_s->query_safe($ids), '1,2', 'open standby session: teamer sees its te
 is($teamer_s->query_safe('EXECUTE ids'), '1,2', 'open standby session: teamer, cached plan');
 my ($out, $failed) = $reader_s->query('COPY deals TO STDOUT');
 ok($failed, 'open standby session: reader COPY TO fails before the export grant');
-like($reader_s->{stderr}, qr/ERROR:  permission denied: role "reader" lacks "export"\n/,
+like($reader_s->{stderr}, qr/ERROR:  permission denied: role "reader" lacks "deals.export"\n/,
 	'open standby session: reader lacks export');
 $reader_s->{stderr} = '';
 
@@ -198,8 +198,8 @@ for my $node ($primary, $standby)
 	is($e, denial('teamer', 'deals.read', 'Granted on deals: nothing.'),
 		"$name: after the unassignment teamer is denied");
 	($o, $e) = run($node, 'SET ROLE reader; COPY deals TO STDOUT');
-	is($e, denial('reader', 'export', 'COPY ... TO needs the system permission export.',
-		'Grant it with crmperm.grant_system().'),
+	is($e, denial('reader', 'deals.export',
+		'COPY ... TO needs deals.export (or the system permission export). Granted on deals: read.'),
 		"$name: after the unassignment reader may not COPY TO");
 }
 
@@ -223,8 +223,8 @@ for my $case ([ $rep_s, $ids, 'rep', 'update (owned)' ],
 my $e = $reader_s->{stderr};
 $e =~ s/^psql:[^\n]*?:\d+: //mg;
 $e =~ s/\n$//;
-is($e, denial('reader', 'export', 'COPY ... TO needs the system permission export.',
-	'Grant it with crmperm.grant_system().'),
+is($e, denial('reader', 'deals.export',
+	'COPY ... TO needs deals.export (or the system permission export). Granted on deals: read.'),
 	'open standby session: the export unassignment is replayed');
 $reader_s->{stderr} = '';
 

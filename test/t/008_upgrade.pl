@@ -131,9 +131,12 @@ SELECT 'eu leads: ' || coalesce(string_agg(id || '/' || coalesce(name, '-') || '
 SET ROLE hook;
 SELECT 'hook leads: ' || coalesce(string_agg(id || '/' || coalesce(name, '-') || '/' || coalesce(email, '-') || '/' || coalesce(value::text, '-'), ', ' ORDER BY id), '') FROM leads;
 RESET ROLE;
-SELECT p, r, e.* FROM unnest(ARRAY['rep', 'manager', 'teamer', 'eu', 'hook', 'app']::regrole[]) p,
+SELECT p, r, e.action, e.allowed, e.scope, e.permission_sets, e.roles, e.reason,
+       row_number() OVER (PARTITION BY p, r ORDER BY e.ordinality)
+  FROM unnest(ARRAY['rep', 'manager', 'teamer', 'eu', 'hook', 'app']::regrole[]) p,
        unnest(ARRAY['leads', 'invoices']) r,
        crmperm.explain_access(p, r) WITH ORDINALITY e
+ WHERE e.action <> 'export'   -- 1.4 lists the per-resource export too
  ORDER BY p::text, r, e.ordinality;
 SELECT name, principal, scopes, created, created_by, expires, revoked IS NOT NULL
   FROM crmperm.tokens ORDER BY name;

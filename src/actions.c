@@ -1,0 +1,340 @@
+/*-------------------------------------------------------------------------
+ * actions.c
+ *		Actions beyond read, create, update and delete: custom actions of a
+ *		managed table (orders.refund), per-resource export, application
+ *		permissions without a table (console.access), and the routines that
+ *		need one (protect_routine()).
+ *
+ * Who holds an action: superusers and super admins hold every one; a table's
+ * owner holds its export (it reads every row anyway); anyone else holds what
+ * its permission sets grant, until the assignment ends, and under a token
+ * only what the token's scopes also name.  A scoped grant (refund with scope
+ * owned) counts here: the rows it covers are the scope's.
+ *
+ * A protected routine is checked where PostgreSQL checks EXECUTE: when a
+ * query, a CALL or a fast-path call sets up the call (OAT_FUNCTION_EXECUTE),
+ * as the role that calls it, before its body runs, so the routine may be
+ * SECURITY DEFINER.  needs_fmgr_hook keeps the planner from inlining it (a
+ * SQL function's body would otherwise replace the call, and nothing would
+ * be called to check).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_proc.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "optimizer/planner.h"
+#include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/timestamp.h"
+
+#include "crmperm.h"
+
+PG_FUNCTION_INFO_V1(crmperm_require);
+
+static object_access_hook_type prev_object_access = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr = NULL;
+static fmgr_hook_type prev_fmgr = NULL;
+static planner_hook_type prev_planner = NULL;
+
+/* A protected routine running: its call, and the role its body runs as. */
+typedef struct RunningRoutine
+{
+	FmgrInfo   *flinfo;
+	Oid			runs_as;
+} RunningRoutine;
+
+static List *running = NIL;		/* innermost first, in TopMemoryContext */
+
+/* read/create/update/delete as a CRM_* bit; 0 for any other name. */
+int
+crm_crud_action_bit(const char *name)
+{
+	for (int i = 0; i < lengthof(crm_action_order); i++)
+		if (strcmp(name, crm_action_name(crm_action_order[i])) == 0)
+			return crm_action_order[i];
+	return 0;
+}
+
+/* Is one of the scopes still counting? */
+static bool
+scopes_current(List *scopes)
+{
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+	ListCell   *lc;
+
+	foreach(lc, scopes)
+		if (((CrmScope *) lfirst(lc))->until > now)
+			return true;
+	return false;
+}
+
+/*
+ * Does the role hold the action of the resource now (its token's scopes
+ * included)?  The action must exist: callers check that.
+ */
+bool
+crm_action_held(Oid roleid, const char *resource, const char *action)
+{
+	const CrmRelation *rel = crm_relation_by_resource(resource);
+	int			bit = rel ? crm_crud_action_bit(action) : 0;
+	const CrmPrincipal *p;
+	ListCell   *lc;
+
+	/* a table's read, create, update, delete: its decision */
+	if (bit != 0)
+	{
+		CrmDecision d;
+
+		if (!crm_decide(roleid, rel->relid, &d))
+			return false;
+		return crm_action_allowed(&d, bit) &&
+			(!crm_token_active() || crm_token_allows(resource, bit));
+	}
+
+	if (crm_token_active() && !crm_token_allows_scope(resource, action))
+		return false;
+	p = crm_principal(roleid);
+	if (p == NULL)
+		return false;
+	if (p->superuser || p->super_admin)
+		return true;
+	if (strcmp(action, "export") == 0)
+	{
+		if (rel != NULL && rel->relowner == roleid)
+			return true;
+		if (!crm_token_active() && (p->system & CRM_SYS_EXPORT))
+			return true;
+	}
+	foreach(lc, p->actions)
+	{
+		const CrmActionGrant *ag = lfirst(lc);
+
+		if (strcmp(ag->resource, resource) == 0 && strcmp(ag->action, action) == 0)
+			return scopes_current(ag->scopes);
+	}
+	return false;
+}
+
+/* "read, update, refund (owned)" or "nothing": what the role holds on a resource. */
+char *
+crm_held_list(Oid roleid, const char *resource)
+{
+	const CrmRelation *rel = crm_relation_by_resource(resource);
+	const CrmPrincipal *p = crm_principal(roleid);
+	StringInfoData buf;
+	ListCell   *lc;
+	CrmDecision d;
+
+	initStringInfo(&buf);
+	if (rel != NULL && crm_decide(roleid, rel->relid, &d) && d.actions != 0)
+		appendStringInfoString(&buf, crm_granted_list(&d));
+	foreach(lc, p ? p->actions : NIL)
+	{
+		const CrmActionGrant *ag = lfirst(lc);
+		ListCell   *sc;
+
+		if (strcmp(ag->resource, resource) != 0 || !scopes_current(ag->scopes))
+			continue;
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", ag->action);
+		if (!crm_scopes_include_all(ag->scopes))
+		{
+			appendStringInfoString(&buf, " (");
+			foreach(sc, ag->scopes)
+				appendStringInfo(&buf, "%s%s", sc == list_head(ag->scopes) ? "" : " or ",
+								 ((CrmScope *) lfirst(sc))->name);
+			appendStringInfoChar(&buf, ')');
+		}
+	}
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "nothing");
+	return buf.data;
+}
+
+/* The named denial: the token's when its scopes are what is missing. */
+static void
+deny(Oid roleid, const char *resource, const char *action, const char *needed_for)
+{
+	const CrmRelation *rel = crm_relation_by_resource(resource);
+	CrmDecision d;
+
+	if (crm_token_active() && !crm_token_allows_scope(resource, action))
+		crm_deny_token_scope(crm_token_name(), crm_token_scope_list(), resource, action);
+	if (rel != NULL && crm_crud_action_bit(action) != 0 && crm_decide(roleid, rel->relid, &d))
+		crm_deny_action(roleid, &d, crm_crud_action_bit(action));
+	crm_deny_named_action(roleid, resource, action, needed_for);
+}
+
+/*
+ * check('orders.refund') and require('orders.refund'): does the role hold an
+ * action that exists?  With raise, a missing action is the named denial.
+ */
+bool
+crm_check_action(Oid roleid, const char *resource, const char *action, bool raise)
+{
+	crm_catalog_present();
+	if (!crm_resource_defined(resource))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("resource \"%s\" does not exist", crm_quote_arg(resource))));
+	if (!crm_action_defined(resource, action))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("resource \"%s\" has no action \"%s\"", resource, crm_quote_arg(action)),
+				 errhint("crmperm.explain_access() lists the actions of a resource.")));
+	if (crm_action_held(roleid, resource, action))
+		return true;
+	if (raise)
+		deny(roleid, resource, action, NULL);
+	return false;
+}
+
+/* crmperm.require('orders.refund'): the named denial unless the role holds it. */
+Datum
+crmperm_require(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *dot;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("action must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	dot = strchr(name, '.');
+	if (dot == NULL || dot == name || dot[1] == '\0' || strchr(dot + 1, '.') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid action \"%s\"", crm_quote_arg(name)),
+				 errhint("An action is named resource.action, such as orders.refund or console.access.")));
+	*dot = '\0';
+	crm_check_action(GetUserId(), name, dot + 1, true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * A call of a protected routine being set up: the calling role must hold its
+ * action.  Parallel workers run what their leader set up and checked.
+ */
+static void
+crm_actions_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						  int subId, void *arg)
+{
+	const CrmRoutine *r;
+	Oid			roleid;
+
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (access != OAT_FUNCTION_EXECUTE || IsParallelWorker() || !crm_catalog_present())
+		return;
+	r = crm_routine(objectId);
+	if (r == NULL)
+		return;
+	roleid = GetUserId();
+	if (!crm_action_held(roleid, r->resource, r->action))
+		deny(roleid, r->resource, r->action,
+			 psprintf("Routine %s", format_procedure_qualified(objectId)));
+}
+
+/*
+ * A plan that calls a protected routine depends on the role it was made for:
+ * PostgreSQL then makes it again for another role instead of reusing it, and
+ * so sets the call up again, checked for that role (a PL/pgSQL function's
+ * simple expressions, otherwise set up once per transaction, included).
+ */
+static PlannedStmt *
+crm_actions_planner(Query *parse, const char *query_string, int cursorOptions,
+					ParamListInfo boundParams)
+{
+	PlannedStmt *result = prev_planner
+		? prev_planner(parse, query_string, cursorOptions, boundParams)
+		: standard_planner(parse, query_string, cursorOptions, boundParams);
+
+	if (result->invalItems != NIL && crm_catalog_present() &&
+		crm_routines_among(result->invalItems))
+		result->dependsOnRole = true;
+	return result;
+}
+
+/* A protected routine is called through fmgr_security_definer, never inlined. */
+static bool
+crm_needs_fmgr(Oid fn_oid)
+{
+	if (prev_needs_fmgr && prev_needs_fmgr(fn_oid))
+		return true;
+	return crm_catalog_present() && crm_routine(fn_oid) != NULL;
+}
+
+/*
+ * Keep the stack of running protected routines (the call was checked when
+ * it was set up): under a token, the body of a SECURITY DEFINER one runs as
+ * its owner, past the token's scopes (tokens.c), as it does without one.
+ */
+static void
+crm_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	if (prev_fmgr)
+		prev_fmgr(event, flinfo, private);
+	if (event == FHET_START)
+	{
+		if (crm_catalog_present() && crm_routine(flinfo->fn_oid) != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			RunningRoutine *r = palloc(sizeof(RunningRoutine));
+
+			r->flinfo = flinfo;
+			r->runs_as = GetUserId();
+			running = lcons(r, running);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	else if (running != NIL && ((RunningRoutine *) linitial(running))->flinfo == flinfo)
+	{
+		pfree(linitial(running));
+		running = list_delete_first(running);
+	}
+}
+
+/*
+ * A transaction never ends inside a protected routine's call (PostgreSQL
+ * refuses transaction control in a routine called through
+ * fmgr_security_definer), and an error unwinds through FHET_ABORT: the stack
+ * is empty here.  Should anything leave an entry, it must not outlive its
+ * transaction.
+ */
+static void
+crm_actions_xact(XactEvent event, void *arg)
+{
+	if (running != NIL && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+						   event == XACT_EVENT_PREPARE))
+	{
+		list_free_deep(running);
+		running = NIL;
+	}
+}
+
+/* Does the innermost running protected routine run as this role? */
+bool
+crm_in_protected_routine_as(Oid roleid)
+{
+	return running != NIL && ((RunningRoutine *) linitial(running))->runs_as == roleid;
+}
+
+void
+crm_actions_init(void)
+{
+	prev_object_access = object_access_hook;
+	object_access_hook = crm_actions_object_access;
+	prev_needs_fmgr = needs_fmgr_hook;
+	needs_fmgr_hook = crm_needs_fmgr;
+	prev_fmgr = fmgr_hook;
+	fmgr_hook = crm_fmgr;
+	RegisterXactCallback(crm_actions_xact, NULL);
+	prev_planner = planner_hook;
+	planner_hook = crm_actions_planner;
+}
