@@ -65,7 +65,7 @@ ALTER TABLE crmperm.object_grants DROP CONSTRAINT object_grants_action_check;
 -- that protects a routine.
 INSERT INTO crmperm.actions (resource, action)
 SELECT r.resource, a FROM crmperm.resources r,
-       unnest(ARRAY['read', 'create', 'update', 'delete', 'export']) a;
+       unnest(ARRAY['read', 'create', 'update', 'delete', 'export', 'import']) a;
 
 ALTER TABLE crmperm.object_grants ADD FOREIGN KEY (resource, action)
     REFERENCES crmperm.actions ON DELETE CASCADE;
@@ -78,9 +78,9 @@ BEGIN
     -- drop_action() took away included.)
     IF TG_OP = 'INSERT' THEN
         IF NOT EXISTS (SELECT FROM crmperm.actions a WHERE a.resource = NEW.resource
-                                                       AND a.action IN ('read', 'create', 'update', 'delete', 'export')) THEN
+                                                       AND a.action IN ('read', 'create', 'update', 'delete', 'export', 'import')) THEN
             INSERT INTO crmperm.actions (resource, action)
-            SELECT NEW.resource, a FROM unnest(ARRAY['read', 'create', 'update', 'delete', 'export']) a
+            SELECT NEW.resource, a FROM unnest(ARRAY['read', 'create', 'update', 'delete', 'export', 'import']) a
             ON CONFLICT DO NOTHING;
         END IF;
         RETURN NEW;
@@ -175,7 +175,7 @@ DECLARE
                           WHERE x.resource = _check_actions.resource
                           ORDER BY CASE x.action WHEN 'read' THEN 1 WHEN 'create' THEN 2
                                    WHEN 'update' THEN 3 WHEN 'delete' THEN 4 WHEN 'export' THEN 5
-                                   ELSE 6 END, x.action COLLATE "C");
+                                   WHEN 'import' THEN 6 ELSE 7 END, x.action COLLATE "C");
 BEGIN
     PERFORM crmperm._not_null(actions, 'actions');
     IF cardinality(actions) = 0 THEN
@@ -190,7 +190,7 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = CASE WHEN cardinality(have) = 0 THEN 'It has no actions.'
                              ELSE pg_catalog.format('Its actions are %s.', pg_catalog.array_to_string(have, ', '))
-                             END || CASE WHEN a IN ('read', 'create', 'update', 'delete', 'export')
+                             END || CASE WHEN a IN ('read', 'create', 'update', 'delete', 'export', 'import')
                                          THEN '' ELSE ' Define one with crmperm.define_action().' END;
         END IF;
     END LOOP;
@@ -217,11 +217,6 @@ BEGIN
     END IF;
     r := crmperm._resource(resource);
     PERFORM crmperm._check_action_name(action);
-    IF action = 'import' THEN
-        RAISE EXCEPTION 'action name "import" is reserved'
-            USING ERRCODE = 'reserved_name',
-                  DETAIL = 'Bulk loading into a managed table (COPY ... FROM) is not supported yet.';
-    END IF;
     IF EXISTS (SELECT FROM crmperm.actions x
                 WHERE x.resource = r.resource AND x.action = _define_action.action) THEN
         RAISE EXCEPTION 'action "%.%" already exists', r.resource, action USING ERRCODE = 'duplicate_object';
@@ -244,10 +239,10 @@ BEGIN
             USING ERRCODE = 'wrong_object_type', HINT = 'Drop it with crmperm.drop_permission().';
     END IF;
     PERFORM crmperm._unused_action(_drop_action.resource, _drop_action.action);
-    IF _drop_action.action IN ('read', 'create', 'update', 'delete', 'export')
+    IF _drop_action.action IN ('read', 'create', 'update', 'delete', 'export', 'import')
        AND NOT EXISTS (SELECT FROM crmperm.actions x
                         WHERE x.resource = _drop_action.resource AND x.action <> _drop_action.action
-                          AND x.action IN ('read', 'create', 'update', 'delete', 'export')) THEN
+                          AND x.action IN ('read', 'create', 'update', 'delete', 'export', 'import')) THEN
         RAISE EXCEPTION 'cannot drop "%": it is the last built-in action of resource "%"', what, resource
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A table without read, create, update, delete or export is not a resource: unmanage it with crmperm.unmanage_table().';
@@ -363,13 +358,14 @@ BEGIN
     actions := crmperm._check_actions(resource, actions);
     PERFORM crmperm._not_null(scope, 'scope');
     FOREACH a IN ARRAY actions LOOP
-        IF scope <> 'all' AND (r.resource IS NULL OR a = 'export') THEN
+        IF scope <> 'all' AND (r.resource IS NULL OR a IN ('export', 'import')) THEN
             RAISE EXCEPTION 'cannot grant "%.%" with scope "%"', resource, a, scope
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = CASE WHEN r.resource IS NULL THEN 'An application permission has no rows: its scope is all.'
-                               ELSE 'Export covers the rows read reaches: its scope is all.' END;
+                               WHEN a = 'export' THEN 'Export covers the rows read reaches: its scope is all.'
+                               ELSE 'Import creates the rows create reaches: its scope is all.' END;
         END IF;
-        IF r.sensitive AND a IN ('create', 'update', 'delete') THEN
+        IF r.sensitive AND a IN ('create', 'update', 'delete', 'import') THEN
             RAISE EXCEPTION 'cannot grant "%.%": resource "%" is sensitive', r.resource, a, r.resource
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'Only super admins may create, update or delete rows of a sensitive table.';
@@ -437,7 +433,7 @@ BEGIN
             PERFORM crmperm._resource(res);
         END IF;
         PERFORM crmperm._check_actions(res, ARRAY[act]);
-        IF act IN ('create', 'update', 'delete')
+        IF act IN ('create', 'update', 'delete', 'import')
            AND EXISTS (SELECT FROM crmperm.resources x WHERE x.resource = res AND x.sensitive) THEN
             RAISE EXCEPTION 'a token cannot hold scope "%"', s
                 USING ERRCODE = 'invalid_parameter_value',
@@ -486,10 +482,10 @@ BEGIN
         RAISE EXCEPTION 'function with OID % does not exist', routine::oid USING ERRCODE = 'undefined_function';
     END IF;
     a := crmperm._action(action, 'action');
-    IF a.action IN ('read', 'create', 'update', 'delete', 'export') THEN
+    IF a.action IN ('read', 'create', 'update', 'delete', 'export', 'import') THEN
         RAISE EXCEPTION 'cannot protect a routine with "%"', action
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Read, create, update, delete and export are checked on the table itself.',
+                  DETAIL = 'Read, create, update, delete, export and import are checked on the table itself.',
                   HINT = 'Define an action for the routine with crmperm.define_action().';
     END IF;
     IF p.pronamespace IN ('pg_catalog'::regnamespace, 'crmperm'::regnamespace,
@@ -598,11 +594,11 @@ BEGIN
          WHERE ag.resource = _explain_access.resource
     ), x AS (
         SELECT a.action,
-               coalesce(why, CASE WHEN owner AND a.action IN ('read', 'create', 'update', 'delete', 'export')
+               coalesce(why, CASE WHEN owner AND a.action IN ('read', 'create', 'update', 'delete', 'export', 'import')
                                   THEN 'table owner' END) AS exempt,
-               coalesce(r.sensitive, false) AND a.action IN ('create', 'update', 'delete')
+               coalesce(r.sensitive, false) AND a.action IN ('create', 'update', 'delete', 'import')
                    AND why IS DISTINCT FROM 'superuser' AND why IS DISTINCT FROM 'super admin' AS locked,
-               array_position(ARRAY['read', 'create', 'update', 'delete', 'export'], a.action) AS n
+               array_position(ARRAY['read', 'create', 'update', 'delete', 'export', 'import'], a.action) AS n
           FROM crmperm.actions a
          WHERE a.resource = _explain_access.resource
     )
@@ -734,6 +730,12 @@ CREATE FUNCTION crmperm.unprotect_routine(routine regprocedure) RETURNS void
 -- (and its token) holds the action.
 CREATE FUNCTION crmperm.require(action text) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_require';
+-- require('orders.refund', 42) and check('orders.refund', 42): on the row of
+-- orders whose primary key is 42, through the action's scopes.
+CREATE FUNCTION crmperm.require(action text, key anyelement) RETURNS void
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_require_row';
+CREATE FUNCTION crmperm.check(action text, key anyelement) RETURNS boolean
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_check_row';
 
 REVOKE ALL ON FUNCTION crmperm._resource_actions(), crmperm._principal_rules(oid),
     crmperm._check_action_name(text),

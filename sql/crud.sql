@@ -39,7 +39,13 @@ SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
 SET ROLE crud_webhook;
 INSERT INTO leads VALUES (3, 'Initrode', 'alice');
 SELECT * FROM leads;
-INSERT INTO leads VALUES (4, 'Umbrella', 'bob') RETURNING id;   -- RETURNING reads
+-- RETURNING gives a creator back the rows the statement inserted; every other
+-- read still needs read
+INSERT INTO leads VALUES (4, 'Umbrella', 'bob') RETURNING id, name;
+INSERT INTO leads VALUES (5, 'Hooli', 'bob') RETURNING (SELECT count(*) FROM leads);
+INSERT INTO leads VALUES (1, 'Acme again', 'bob') ON CONFLICT (id) DO NOTHING RETURNING id;
+INSERT INTO leads VALUES (1, 'x', 'x') ON CONFLICT (id) DO UPDATE SET name = 'y' RETURNING id;
+WITH x AS (INSERT INTO leads VALUES (6, 'Wonka', 'bob') RETURNING id) SELECT * FROM x;
 UPDATE leads SET name = 'x';
 DELETE FROM leads;
 SELECT * FROM clients;   -- no grant at all

@@ -22,20 +22,30 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_index.h"
+#include "executor/spi.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/parse_coerce.h"
 #include "optimizer/planner.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
 #include "utils/regproc.h"
 #include "utils/timestamp.h"
 
 #include "crmperm.h"
 
 PG_FUNCTION_INFO_V1(crmperm_require);
+PG_FUNCTION_INFO_V1(crmperm_require_row);
+PG_FUNCTION_INFO_V1(crmperm_check_row);
 
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
@@ -104,13 +114,15 @@ crm_action_held(Oid roleid, const char *resource, const char *action)
 		return false;
 	if (p->superuser || p->super_admin)
 		return true;
-	if (strcmp(action, "export") == 0)
-	{
-		if (rel != NULL && rel->relowner == roleid)
-			return true;
-		if (!crm_token_active() && (p->system & CRM_SYS_EXPORT))
-			return true;
-	}
+	/* a table's owner exports and imports its own table */
+	if ((strcmp(action, "export") == 0 || strcmp(action, "import") == 0) &&
+		rel != NULL && rel->relowner == roleid)
+		return true;
+	if (strcmp(action, "export") == 0 && !crm_token_active() && (p->system & CRM_SYS_EXPORT))
+		return true;
+	/* nobody but a super admin writes a sensitive table */
+	if (strcmp(action, "import") == 0 && rel != NULL && rel->sensitive)
+		return false;
 	foreach(lc, p->actions)
 	{
 		const CrmActionGrant *ag = lfirst(lc);
@@ -215,6 +227,185 @@ crmperm_require(PG_FUNCTION_ARGS)
 	*dot = '\0';
 	crm_check_action(GetUserId(), name, dot + 1, true);
 	PG_RETURN_VOID();
+}
+
+/*
+ * The scopes a role holds an action with on a table's rows (NIL: every
+ * row), or false when no row check is needed (an exempt role, export,
+ * import).
+ */
+static bool
+row_scopes(Oid roleid, const CrmRelation *rel, const char *action, List **scopes)
+{
+	const CrmPrincipal *p = crm_principal(roleid);
+	int			bit = crm_crud_action_bit(action);
+	bool		bulk = strcmp(action, "export") == 0 || strcmp(action, "import") == 0;
+	CrmDecision d;
+	ListCell   *lc;
+
+	*scopes = NIL;
+
+	if (!crm_decide(roleid, rel->relid, &d) || d.exemption == CRM_EXEMPT_SUPERUSER ||
+		d.exemption == CRM_EXEMPT_SUPER_ADMIN ||
+		(d.exemption == CRM_EXEMPT_OWNER && (bit != 0 || bulk)))
+		return false;
+	if (bit != 0)
+	{
+		*scopes = d.scopes[crm_action_index(bit)];
+		return true;
+	}
+	if (bulk)
+		return false;			/* scope all: the rows read or create reaches */
+	foreach(lc, p->actions)
+	{
+		const CrmActionGrant *ag = lfirst(lc);
+		ListCell   *sc;
+
+		if (strcmp(ag->resource, rel->resource) != 0 || strcmp(ag->action, action) != 0)
+			continue;
+		*scopes = ag->scopes;
+		foreach(sc, ag->scopes)
+			if (strcmp(((CrmScope *) lfirst(sc))->name, "all") == 0 &&
+				((CrmScope *) lfirst(sc))->until == DT_NOEND)
+				*scopes = NIL;	/* every row, as for CRUD */
+	}
+	return true;
+}
+
+/* The primary key column of a table (one column), or an error. */
+static AttrNumber
+key_column(const CrmRelation *rel)
+{
+	Relation	r = table_open(rel->relid, AccessShareLock);
+	Oid			indexoid = RelationGetPrimaryKeyIndex(r);
+	AttrNumber	column = InvalidAttrNumber;
+
+	if (OidIsValid(indexoid))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Form_pg_index index = (Form_pg_index) GETSTRUCT(tup);
+
+		if (index->indnatts == 1)
+			column = index->indkey.values[0];
+		ReleaseSysCache(tup);
+	}
+	table_close(r, AccessShareLock);
+	if (column == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("resource \"%s\" has no single-column primary key", rel->resource),
+				 errdetail("A row is named by the value of its primary key.")));
+	return column;
+}
+
+/*
+ * Is the row of a table whose key is the given value inside the scopes?  Read
+ * as the role itself, through the action's scopes (the row security
+ * predicates, built as for a policy, and the tenant boundary) instead of
+ * read's: a row that does not exist is outside.
+ */
+static bool
+row_in_scopes(const CrmRelation *rel, List *scopes, Datum key, Oid keytype)
+{
+	AttrNumber	attno = key_column(rel);
+	Oid			keycoltype = get_atttype(rel->relid, attno);
+	char	   *sql;
+	bool		found = false;
+
+	if (!can_coerce_type(1, &keytype, &keycoltype, COERCION_IMPLICIT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key of type %s does not match the primary key of resource \"%s\"",
+						format_type_be(keytype), rel->resource),
+				 errdetail("Its primary key \"%s\" is of type %s.",
+						   get_attname(rel->relid, attno, false), format_type_be(keycoltype))));
+	sql = psprintf("SELECT FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1::%s",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel->relid)),
+											  get_rel_name(rel->relid)),
+				   quote_identifier(get_attname(rel->relid, attno, false)),
+				   format_type_be_qualified(keycoltype));
+
+	SPI_connect();
+	crm_scopes_row_check(rel->relid, scopes);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args(sql, 1, &keytype, &key, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "crmperm row check failed");
+		found = SPI_processed > 0;
+	}
+	PG_FINALLY();
+	{
+		crm_scopes_row_check(InvalidOid, NIL);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return found;
+}
+
+/*
+ * require(action, key) and check(action, key): the action, on the row of
+ * the action's table whose primary key is key.
+ */
+static bool
+check_row_action(FunctionCallInfo fcinfo, bool raise)
+{
+	char	   *name;
+	char	   *dot;
+	const CrmRelation *rel;
+	List	   *scopes;
+	Oid			roleid = GetUserId();
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("action must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	dot = strchr(name, '.');
+	if (dot == NULL || dot == name || dot[1] == '\0' || strchr(dot + 1, '.') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid action \"%s\"", crm_quote_arg(name)),
+				 errhint("An action is named resource.action, such as orders.refund or console.access.")));
+	*dot = '\0';
+	if (!crm_check_action(roleid, name, dot + 1, raise))
+		return false;
+	rel = crm_relation_by_resource(name);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("resource \"%s\" is not a table", name),
+				 errdetail("An application permission holds for no row: use crmperm.require(action) or crmperm.check(action).")));
+	if (!row_scopes(roleid, rel, dot + 1, &scopes) || scopes == NIL ||
+		row_in_scopes(rel, scopes, PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1)))
+		return true;
+	if (raise)
+	{
+		StringInfoData buf;
+		ListCell   *lc;
+
+		initStringInfo(&buf);
+		foreach(lc, scopes)
+			appendStringInfo(&buf, "%s%s", buf.len ? " or " : "", ((CrmScope *) lfirst(lc))->name);
+		crm_deny_row_action(roleid, name, dot + 1, buf.data);
+	}
+	return false;
+}
+
+Datum
+crmperm_require_row(PG_FUNCTION_ARGS)
+{
+	check_row_action(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+crmperm_check_row(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(check_row_action(fcinfo, false));
 }
 
 /*

@@ -262,6 +262,8 @@ extern Node *crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char *
 extern bool crm_function_pins_search_path(HeapTuple proctup);
 extern Node *crm_named_check(Oid fn, Node *qual, const char *resource, int action,
 							 const char *what);
+extern void crm_scopes_row_check(Oid relid, List *scopes);
+extern Oid	crm_scopes_row_check_relid(void);
 
 /* ---- fields.c: masks in the planner, field write checks ---- */
 extern void crm_fields_init(void);
@@ -349,6 +351,8 @@ extern void crm_deny_token_scope(const char *token, const char *scopes, const ch
 								 const char *action);
 extern void crm_deny_named_action(Oid roleid, const char *resource, const char *action,
 								  const char *needed_for);
+extern void crm_deny_row_action(Oid roleid, const char *resource, const char *action,
+								const char *scopes);
 extern void crm_deny_token_relation(const char *token, Oid relid);
 extern void crm_deny_token_role(const char *token, Oid principal, Oid roleid,
 								const char *resource);

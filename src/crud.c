@@ -16,6 +16,7 @@
 #include "catalog/pg_class.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
 
 #include "crmperm.h"
 
@@ -23,6 +24,10 @@ CrmUtilityContext crm_utility_context = CRM_IN_QUERY;
 
 static ExecutorCheckPerms_hook_type prev_check_perms = NULL;
 static object_access_hook_type prev_object_access = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+/* The plans being started, innermost first (their permissions are checked). */
+static List *starting = NIL;
 
 /* Checked in this order, so a write is named before the read it implies. */
 const int	crm_action_order[CRM_NACTIONS] = {CRM_CREATE, CRM_UPDATE, CRM_DELETE, CRM_READ};
@@ -67,6 +72,41 @@ crm_required_actions(AclMode perms)
 	return actions;
 }
 
+/*
+ * Is range table entry rtindex the table a plain INSERT writes to -- not ON
+ * CONFLICT DO UPDATE, not MERGE, not a data-modifying WITH -- in the plan
+ * being started?  Its read then only returns the rows the statement inserted
+ * (RETURNING).
+ */
+static bool
+plain_insert_target(Index rtindex)
+{
+	PlannedStmt *stmt = starting ? linitial(starting) : NULL;
+
+	return stmt != NULL && stmt->commandType == CMD_INSERT &&
+		list_member_int(stmt->resultRelations, rtindex) &&
+		IsA(stmt->planTree, ModifyTable) &&
+		((ModifyTable *) stmt->planTree)->onConflictAction != ONCONFLICT_UPDATE;
+}
+
+static void
+crm_crud_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	starting = lcons(queryDesc->plannedstmt, starting);
+	PG_TRY();
+	{
+		if (prev_executor_start)
+			prev_executor_start(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_FINALLY();
+	{
+		starting = list_delete_first(starting);
+	}
+	PG_END_TRY();
+}
+
 static bool
 crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 {
@@ -100,6 +140,13 @@ crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 			continue;
 
 		needed = crm_required_actions(perm->requiredPerms);
+		/* the lookup of require(action, key) reads through the action's scopes */
+		if (rte->relid == crm_scopes_row_check_relid())
+			needed &= ~CRM_READ;
+		/* a creator without read gets back what it inserted (masked) */
+		if ((needed & CRM_READ) && (needed & CRM_CREATE) && !crm_action_allowed(&d, CRM_READ) &&
+			plain_insert_target(foreach_current_index(lc) + 1))
+			needed &= ~CRM_READ;
 		for (int i = 0; i < lengthof(crm_action_order); i++)
 		{
 			int			action = crm_action_order[i];
@@ -172,6 +219,8 @@ crm_crud_init(void)
 {
 	prev_check_perms = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = crm_check_perms;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = crm_crud_executor_start;
 	prev_object_access = object_access_hook;
 	object_access_hook = crm_object_access;
 }

@@ -184,6 +184,20 @@ crm_deny_scope(Oid roleid, const char *resource, const char *action, const char 
 					 field ? "grant_field" : "grant")));
 }
 
+/* require(action, key): the row is outside the action's scopes (or absent). */
+void
+crm_deny_row_action(Oid roleid, const char *resource, const char *action, const char *scopes)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, action, -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
+					GetUserNameFromId(roleid, false), resource, action),
+			 errdetail("The row is outside the role's scope for %s.%s: %s.",
+					   resource, action, scopes),
+			 errhint("Grant a wider scope with crmperm.grant().")));
+}
+
 /* A protected field set or changed without the privilege. */
 void
 crm_deny_field(Oid roleid, const CrmDecision *d, const CrmFieldAccess *fa, int privilege)

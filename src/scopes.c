@@ -674,12 +674,87 @@ current_policy(Relation relation, CmdType cmd, bool restrictive)
 	return entry->none ? NULL : entry;
 }
 
+/*
+ * A row check under way (require(action, key), actions.c): the lookup of the
+ * row reads the relation through the action's scopes instead of read's.
+ */
+static Oid	row_check_relid = InvalidOid;
+static List *row_check_scopes = NIL;
+
+void
+crm_scopes_row_check(Oid relid, List *scopes)
+{
+	row_check_relid = relid;
+	row_check_scopes = scopes;
+}
+
+Oid
+crm_scopes_row_check_relid(void)
+{
+	return row_check_relid;
+}
+
+/*
+ * The policies of a table an INSERT writes to are asked for the INSERT, then
+ * at once for SELECT when the statement also reads it (RETURNING, ON
+ * CONFLICT): that read gets them as checks of the new row.  A creator
+ * without read gets back what it inserted (crud.c lets only a plain INSERT
+ * through): its new rows pass that check.
+ */
+static Oid	inserting_relid = InvalidOid;
+
+static bool
+returning_for_creator(CmdType cmd, Relation relation)
+{
+	Oid			relid = RelationGetRelid(relation);
+	bool		after_insert = cmd == CMD_SELECT && relid == inserting_relid;
+	CrmDecision d;
+
+	inserting_relid = cmd == CMD_INSERT ? relid : InvalidOid;
+	return after_insert && crm_decide(GetUserId(), relid, &d) &&
+		d.exemption == CRM_GOVERNED && !crm_action_allowed(&d, CRM_READ) &&
+		crm_action_allowed(&d, CRM_CREATE);
+}
+
 static List *
 crm_permissive_policies(CmdType cmd, Relation relation)
 {
 	List	   *policies = prev_permissive ? prev_permissive(cmd, relation) : NIL;
-	const CrmPolicy *entry = current_policy(relation, cmd, false);
+	const CrmPolicy *entry;
 
+	if (crm_extension_active() && returning_for_creator(cmd, relation))
+	{
+		CrmPolicy  *created = palloc0(sizeof(CrmPolicy));
+
+		created->key.roleid = GetUserId();
+		created->key.relid = RelationGetRelid(relation);
+		strlcpy(created->name, "crmperm returning of created rows", sizeof(created->name));
+		created->roles = construct_array(&(Datum) {ObjectIdGetDatum(GetUserId())}, 1, OIDOID,
+										 sizeof(Oid), true, TYPALIGN_INT);
+		created->qual = (Expr *) make_bool(true);
+		created->with_check = created->qual;
+		return lappend(policies, make_policy(created));
+	}
+
+	if (OidIsValid(row_check_relid) && RelationGetRelid(relation) == row_check_relid &&
+		cmd == CMD_SELECT)
+	{
+		CrmPolicy  *check = palloc0(sizeof(CrmPolicy));
+		bool		hassublinks;
+		Node	   *qual = crm_scopes_qual(relation, GetUserId(), row_check_scopes, NULL,
+										   &hassublinks);
+
+		check->key.roleid = GetUserId();
+		check->key.relid = row_check_relid;
+		strlcpy(check->name, "crmperm row check", sizeof(check->name));
+		check->roles = construct_array(&(Datum) {ObjectIdGetDatum(GetUserId())}, 1, OIDOID,
+									   sizeof(Oid), true, TYPALIGN_INT);
+		check->qual = (Expr *) qual;
+		check->with_check = (Expr *) qual;
+		check->hassublinks = hassublinks;
+		return lappend(policies, make_policy(check));
+	}
+	entry = current_policy(relation, cmd, false);
 	return entry ? lappend(policies, make_policy(entry)) : policies;
 }
 

@@ -557,6 +557,8 @@ crm_token_check_range_table(List *rangeTable, List *perminfos, bool ereport_on_v
 			crm_deny_token_role(token.name, token.principal, roleid, rel->resource);
 		}
 		needed = crm_required_actions(perms);
+		if (rte->relid == crm_scopes_row_check_relid())
+			needed &= ~CRM_READ;	/* require(action, key): checked for the action */
 		for (int i = 0; i < CRM_NACTIONS; i++)
 		{
 			int			a = crm_action_order[i];

@@ -5,8 +5,10 @@
  * COPY managed TO is rewritten into COPY (SELECT ... FROM ONLY managed) TO,
  * so it is planned like a query (row scopes and masks apply, whoever runs
  * it), and every COPY ... TO is marked so that the executor check asks for
- * the system permission export.  COPY FROM is refused by PostgreSQL itself
- * under row security: bulk load is multi-row INSERT.
+ * that resource's export (actions.c).  COPY managed FROM STDIN, which
+ * PostgreSQL refuses under row security, is done here for a role holding the
+ * resource's import: each row is an INSERT as that role, with every check an
+ * INSERT gets.
  *
  * ALTER TABLE ... DISABLE / NO FORCE ROW LEVEL SECURITY on a managed table is
  * refused to everyone but superusers: crmperm's guarantees rest on it.
@@ -28,9 +30,11 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "commands/copy.h"
 #include "commands/defrem.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -38,10 +42,14 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "crmperm.h"
 
@@ -190,6 +198,128 @@ managed_relid(RangeVar *rv)
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
 	return OidIsValid(relid) && crm_relation(relid) != NULL ? relid : InvalidOid;
+}
+
+/*
+ * COPY managed FROM STDIN as a role under row security, with the resource's
+ * import: COPY parses the rows (text or CSV), each goes into an INSERT of
+ * the listed columns as the role, prepared once (its create grant and
+ * scope, the tenant, field create privileges, a sensitive table, triggers,
+ * defaults of the columns not listed: what an INSERT gets).
+ */
+static void
+copy_into_managed(CopyStmt *stmt, Oid relid, const char *queryString, QueryCompletion *qc)
+{
+	const CrmRelation *crm = crm_relation(relid);
+	Oid			roleid = GetUserId();
+	ParseState *pstate = make_parsestate(NULL);
+	Relation	rel;
+	TupleDesc	desc;
+	CopyFromState cstate;
+	StringInfoData sql;
+	List	   *columns = NIL;
+	Oid		   *argtypes;
+	Datum	   *values;
+	char	   *nulls;
+	SPIPlanPtr	plan;
+	ListCell   *lc;
+	char	  **fields;
+	int			nfields;
+	int			n = 0;
+	uint64		rows = 0;
+
+	if (!crm_action_held(roleid, crm->resource, "import"))
+	{
+		if (crm_token_active() && !crm_token_allows_scope(crm->resource, "import"))
+			crm_deny_token_scope(crm_token_name(), crm_token_scope_list(), crm->resource,
+								 "import");
+		crm_deny_named_action(roleid, crm->resource, "import", "COPY ... FROM");
+	}
+	if (stmt->filename != NULL || stmt->is_program || stmt->whereClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY into managed table \"%s\" supports only FROM STDIN without WHERE",
+						stmt->relation->relname),
+				 errhint("Use COPY ... FROM STDIN (psql's \\copy), and filter the rows before loading them.")));
+
+	pstate->p_sourcetext = queryString;
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (stmt->attlist == NIL)
+	{
+		for (int i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped && !TupleDescAttr(desc, i)->attgenerated)
+				columns = lappend_int(columns, i + 1);
+	}
+	else
+		foreach(lc, stmt->attlist)
+		{
+			char	   *name = strVal(lfirst(lc));
+			int			attno = attnameAttNum(rel, name, false);
+
+			if (attno == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								name, RelationGetRelationName(rel))));
+			columns = lappend_int(columns, attno);
+		}
+
+	/* INSERT INTO t (a, b) VALUES ($1::type_of_a, $2::type_of_b): text in */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	foreach(lc, columns)
+		appendStringInfo(&sql, "%s%s", n++ ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(desc, lfirst_int(lc) - 1)->attname)));
+	appendStringInfoString(&sql, ") VALUES (");
+	n = 0;
+	foreach(lc, columns)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
+
+		n++;
+		appendStringInfo(&sql, "%s$%d::%s", n > 1 ? ", " : "", n,
+						 format_type_extended(att->atttypid, att->atttypmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	appendStringInfoChar(&sql, ')');
+	argtypes = palloc(sizeof(Oid) * n);
+	values = palloc(sizeof(Datum) * n);
+	nulls = palloc(n);
+	for (int i = 0; i < n; i++)
+		argtypes[i] = TEXTOID;
+
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, NULL, stmt->attlist, stmt->options);
+	SPI_connect();
+	plan = SPI_prepare(sql.data, n, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "crmperm import: could not prepare the insert: %s",
+			 SPI_result_code_string(SPI_result));
+	while (NextCopyFromRawFields(cstate, &fields, &nfields))
+	{
+		if (nfields != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 nfields < n ? errmsg("missing data for column \"%s\"",
+										  NameStr(TupleDescAttr(desc, list_nth_int(columns, nfields) - 1)->attname)) :
+					 errmsg("extra data after last expected column"),
+					 errcontext("COPY %s, line %llu", RelationGetRelationName(rel),
+								(unsigned long long) rows + 1)));
+		for (int i = 0; i < n; i++)
+		{
+			values[i] = fields[i] ? CStringGetTextDatum(fields[i]) : (Datum) 0;
+			nulls[i] = fields[i] ? ' ' : 'n';
+		}
+		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crmperm import: the insert failed");
+		rows += SPI_processed;
+	}
+	SPI_finish();
+	EndCopyFrom(cstate);
+	table_close(rel, NoLock);
+	if (qc)
+		SetQueryCompletion(qc, CMDTAG_COPY, rows);
 }
 
 /* Refuse turning row security off (or unforced) on a managed table. */
@@ -393,6 +523,18 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 				pstmt = copyObject(pstmt);
 				readOnlyTree = false;
 				rewrite_copy_to((CopyStmt *) pstmt->utilityStmt);
+			}
+		}
+		else if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->relation != NULL)
+		{
+			CopyStmt   *copy = (CopyStmt *) parsetree;
+			Oid			relid = managed_relid(copy->relation);
+
+			/* PostgreSQL refuses COPY FROM wherever row security applies */
+			if (OidIsValid(relid) && check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+			{
+				copy_into_managed(copy, relid, queryString, qc);
+				return;
 			}
 		}
 		else if (IsA(parsetree, AlterTableStmt))

@@ -260,9 +260,9 @@ SELECT is(current_user::text, session_user::text, 'try_as leaves the session rol
 -- ---------------------------------------------------------------------------
 
 SELECT is(pg_temp.try_as('tap_webhook',
-              'INSERT INTO tap_leads (owner_id, payload) VALUES (''w'', ''x'') RETURNING id'),
+              'INSERT INTO tap_leads (owner_id, payload) VALUES (''w'', ''x'') RETURNING (SELECT count(*) FROM tap_leads)'),
           pg_temp.denied('tap_webhook', 'leads.read'),
-          'tap_webhook: INSERT ... RETURNING needs read, which the webhook lacks');
+          'tap_webhook: INSERT ... RETURNING that reads other rows needs read, which the webhook lacks');
 SELECT is(pg_temp.try_as('tap_webhook', 'UPDATE tap_leads SET payload = ''x''', 'detail'),
           'Granted on leads: create.', 'the detail lists what is granted on the resource');
 SELECT is(pg_temp.try_as('tap_webhook', 'UPDATE tap_leads SET payload = ''x''', 'hint'),

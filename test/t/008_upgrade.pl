@@ -136,7 +136,7 @@ SELECT p, r, e.action, e.allowed, e.scope, e.permission_sets, e.roles, e.reason,
   FROM unnest(ARRAY['rep', 'manager', 'teamer', 'eu', 'hook', 'app']::regrole[]) p,
        unnest(ARRAY['leads', 'invoices']) r,
        crmperm.explain_access(p, r) WITH ORDINALITY e
- WHERE e.action <> 'export'   -- 1.4 lists the per-resource export too
+ WHERE e.action NOT IN ('export', 'import')   -- 1.4 lists the per-resource ones too
  ORDER BY p::text, r, e.ordinality;
 SELECT name, principal, scopes, created, created_by, expires, revoked IS NOT NULL
   FROM crmperm.tokens ORDER BY name;
