@@ -36,9 +36,10 @@ CREATE TABLE crmperm.action_grants (
 -- routine is not dropped (drop_action() refuses; a dropped table leaves it
 -- behind, granted to nobody: the routine fails closed).
 CREATE TABLE crmperm.routines (
-    routine  regprocedure PRIMARY KEY,
-    resource text NOT NULL,
-    action   text NOT NULL,
+    routine      regprocedure PRIMARY KEY,
+    resource     text NOT NULL,
+    action       text NOT NULL,
+    key_argument smallint CHECK (key_argument > 0),  -- 1-based, NULL: none
     FOREIGN KEY (resource, action) REFERENCES crmperm.actions
 );
 
@@ -450,31 +451,42 @@ $$;
 
 -- Only a role that can act as the routine's owner protects or unprotects it
 -- (as for tables): protecting someone else's function would block its
--- callers, unprotecting it would open it.
+-- callers, unprotecting it would open it.  One rule for both (1.3's, for
+-- tables): the owner's privileges, or SET ROLE to it (16+), or membership (15).
+CREATE FUNCTION crmperm._acts_as(owner oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_has_role(crmperm._caller(), owner, 'USAGE')
+        OR (current_setting('server_version_num')::int >= 160000
+            AND pg_has_role(crmperm._caller(), owner, 'SET'))
+        OR (current_setting('server_version_num')::int < 160000
+            AND pg_has_role(crmperm._caller(), owner, 'MEMBER'))
+$$;
+
+CREATE OR REPLACE FUNCTION crmperm._check_owner(tbl regclass) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT crmperm._acts_as((SELECT c.relowner FROM pg_class c WHERE c.oid = tbl)) THEN
+        RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION crmperm._check_routine_owner(routine regprocedure) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    owner oid := (SELECT p.proowner FROM pg_proc p WHERE p.oid = routine);
-    acts_as_owner boolean;
 BEGIN
-    IF pg_has_role(crmperm._caller(), owner, 'USAGE') THEN
-        acts_as_owner := true;
-    ELSIF current_setting('server_version_num')::int >= 160000 THEN
-        acts_as_owner := pg_has_role(crmperm._caller(), owner, 'SET');
-    ELSE
-        acts_as_owner := pg_has_role(crmperm._caller(), owner, 'MEMBER');
-    END IF;
-    IF NOT acts_as_owner THEN
+    IF NOT crmperm._acts_as((SELECT p.proowner FROM pg_proc p WHERE p.oid = routine)) THEN
         RAISE EXCEPTION 'must be owner of function %', routine USING ERRCODE = 'insufficient_privilege';
     END IF;
 END
 $$;
 
-CREATE FUNCTION crmperm._protect_routine(routine regprocedure, action text) RETURNS void
+CREATE FUNCTION crmperm._protect_routine(routine regprocedure, action text, key_argument name)
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p pg_proc;
     a record;
+    pos int;
 BEGIN
     PERFORM crmperm._not_null(routine, 'routine');
     SELECT * INTO p FROM pg_proc x WHERE x.oid = routine;
@@ -511,9 +523,34 @@ BEGIN
     IF p.prolang = (SELECT l.oid FROM pg_language l WHERE l.lanname = 'internal') THEN
         RAISE EXCEPTION 'cannot protect internal function %', routine USING ERRCODE = 'wrong_object_type';
     END IF;
+    IF key_argument IS NOT NULL THEN
+        -- the argument that names the row: an input argument without a default
+        SELECT x.n INTO pos
+          FROM unnest(p.proargnames) WITH ORDINALITY x(name, n)
+         WHERE x.name = key_argument
+           AND coalesce(p.proargmodes[x.n], 'i') IN ('i', 'b');
+        IF pos IS NULL THEN
+            RAISE EXCEPTION 'routine % has no input argument "%"', routine, key_argument
+                USING ERRCODE = 'undefined_parameter';
+        END IF;
+        -- (input arguments come first in proargnames unless modes say otherwise)
+        pos := (SELECT count(*) FROM unnest(coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[cardinality(p.proargnames)])))
+                WITH ORDINALITY m(mode, n) WHERE m.n <= pos AND m.mode IN ('i', 'b', 'v'));
+        IF pos > p.pronargs - p.pronargdefaults OR (p.provariadic <> 0 AND pos = p.pronargs) THEN
+            RAISE EXCEPTION 'argument "%" of routine % cannot name the row', key_argument, routine
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A key argument has no default and is not variadic.';
+        END IF;
+        IF NOT EXISTS (SELECT FROM crmperm.resources r WHERE r.resource = a.resource) THEN
+            RAISE EXCEPTION 'application permission "%" holds for no row', action
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'A key argument names a row of the action''s table.';
+        END IF;
+    END IF;
     PERFORM crmperm._check_routine_owner(routine);
-    INSERT INTO crmperm.routines VALUES (routine, a.resource, a.action)
-    ON CONFLICT ON CONSTRAINT routines_pkey DO UPDATE SET resource = excluded.resource, action = excluded.action;
+    INSERT INTO crmperm.routines VALUES (routine, a.resource, a.action, pos)
+    ON CONFLICT ON CONSTRAINT routines_pkey DO UPDATE
+       SET resource = excluded.resource, action = excluded.action, key_argument = excluded.key_argument;
 END
 $$;
 
@@ -721,7 +758,8 @@ CREATE FUNCTION crmperm.define_permission(name text, description text DEFAULT NU
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.drop_permission(name text) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
-CREATE FUNCTION crmperm.protect_routine(routine regprocedure, action text) RETURNS void
+CREATE FUNCTION crmperm.protect_routine(routine regprocedure, action text,
+    key_argument name DEFAULT NULL) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 CREATE FUNCTION crmperm.unprotect_routine(routine regprocedure) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
@@ -730,6 +768,13 @@ CREATE FUNCTION crmperm.unprotect_routine(routine regprocedure) RETURNS void
 -- (and its token) holds the action.
 CREATE FUNCTION crmperm.require(action text) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_require';
+-- The check crmperm puts around the key argument of a protected routine's
+-- call (actions.c): the row check, as the caller, before the call; returns
+-- the key.  Callable only where crmperm put it.
+CREATE FUNCTION crmperm._routine_key(action text, key anyelement) RETURNS anyelement
+    LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_routine_key';
+GRANT EXECUTE ON FUNCTION crmperm._routine_key(text, anyelement) TO PUBLIC;
+
 -- require('orders.refund', 42) and check('orders.refund', 42): on the row of
 -- orders whose primary key is 42, through the action's scopes.
 CREATE FUNCTION crmperm.require(action text, key anyelement) RETURNS void
@@ -742,6 +787,6 @@ REVOKE ALL ON FUNCTION crmperm._resource_actions(), crmperm._principal_rules(oid
     crmperm._action(text, text), crmperm._check_actions(text, text[]),
     crmperm._define_action(text, text, text), crmperm._drop_action(text, text),
     crmperm._unused_action(text, text), crmperm._define_permission(text, text),
-    crmperm._drop_permission(text), crmperm._check_routine_owner(regprocedure),
-    crmperm._protect_routine(regprocedure, text), crmperm._unprotect_routine(regprocedure),
+    crmperm._drop_permission(text), crmperm._check_routine_owner(regprocedure), crmperm._acts_as(oid),
+    crmperm._protect_routine(regprocedure, text, name), crmperm._unprotect_routine(regprocedure),
     crmperm._whoami() FROM PUBLIC;

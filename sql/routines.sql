@@ -108,6 +108,51 @@ INSERT INTO order_events VALUES (1, 'refund');
 RESET ROLE;
 SELECT id, status FROM orders ORDER BY id;
 
+-- A routine that names its row by an argument: the row check, as the caller,
+-- before the (SECURITY DEFINER) body.  rt_support cancels the orders it owns.
+SELECT crmperm.define_action('orders', 'cancel');
+SELECT crmperm.grant('Support', 'orders', ARRAY['cancel'], 'owned');
+SELECT crmperm.set_principal('rt_support', user_id => 'ann');
+CREATE FUNCTION cancel_order(note text, order_id int) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE orders SET status = 'cancelled' WHERE id = order_id;
+    RETURN note || ' ' || order_id;
+END
+$$;
+CREATE PROCEDURE cancel_proc(order_id int) LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = public, pg_temp AS $$
+BEGIN
+    UPDATE orders SET status = 'cancelled' WHERE id = order_id;
+END
+$$;
+SELECT crmperm.protect_routine('cancel_order(text,int)', 'orders.cancel', key_argument => 'order_id');
+SELECT crmperm.protect_routine('cancel_proc(int)', 'orders.cancel', 'order_id');
+SELECT routine, resource, action, key_argument FROM crmperm.routines WHERE action = 'cancel' ORDER BY 1;
+SET ROLE rt_support;
+SELECT cancel_order('cancelled', 1);
+SELECT cancel_order('cancelled', 2);                        -- bob's order
+SELECT cancel_order('cancelled', id) FROM orders;           -- per row
+CALL cancel_proc(2);
+DO $$ BEGIN PERFORM cancel_order('x', 2); END $$;
+PREPARE cancel(int) AS SELECT cancel_order('cancelled', $1);
+SET plan_cache_mode = force_generic_plan;
+EXECUTE cancel(1);
+EXECUTE cancel(2);
+RESET plan_cache_mode;
+DEALLOCATE cancel;
+SELECT cancel_order('cancelled', NULL);
+RESET ROLE;
+SELECT id, status FROM orders ORDER BY id;
+UPDATE orders SET status = 'paid';
+-- what cannot name a row
+SELECT crmperm.protect_routine('cancel_order(text,int)', 'orders.cancel', 'nothing');
+SELECT crmperm.protect_routine('cancel_order(text,int)', 'reports.run', 'order_id');
+CREATE FUNCTION with_default(order_id int DEFAULT 1) RETURNS int LANGUAGE sql STABLE AS $$ SELECT order_id $$;
+SELECT crmperm.protect_routine('with_default(int)', 'orders.cancel', 'order_id');
+-- the check function is crmperm's alone
+SELECT crmperm._routine_key('orders.cancel', 1);
+
 -- One transaction, two roles: a PL/pgSQL simple expression (set up once per
 -- transaction) and a prepared statement set up for an allowed role are set
 -- up again, and checked, for the next one.
@@ -205,12 +250,15 @@ SELECT routine, resource, action FROM crmperm.routines ORDER BY 1;
 
 DROP VIEW refund_view;
 DROP TABLE order_events, orders;
-DROP FUNCTION refund_order(int), order_total(int), wrapper(int), on_event(), fixed_rate(), dev_tool(), refund_as(text);
+DROP FUNCTION refund_order(int), order_total(int), wrapper(int), on_event(), fixed_rate(), dev_tool(), refund_as(text),
+    cancel_order(text, int), with_default(int);
+DROP PROCEDURE cancel_proc(int);
 DROP PROCEDURE refund_all();
 SELECT crmperm.unassign_permission_set('rt_support', 'Support');
 SELECT crmperm.unassign_permission_set('rt_guest', 'Guest');
 SELECT crmperm.unassign_permission_set('rt_admin', 'Admins');
 SELECT crmperm.drop_permission_set(name) FROM crmperm.permission_sets WHERE name IN ('Support', 'Guest', 'Admins');
+DELETE FROM crmperm.principals WHERE principal = 'rt_support'::regrole;
 DELETE FROM crmperm.api_tokens WHERE name IN ('support read', 'support refund');
 DELETE FROM crmperm.actions;   -- orders.refund outlived the table: it protected routines
 DROP ROLE rt_support, rt_guest, rt_dev, rt_admin, rt_users;

@@ -24,13 +24,17 @@
 #include "access/parallel.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/parse_coerce.h"
 #include "optimizer/planner.h"
 #include "utils/builtins.h"
@@ -46,6 +50,7 @@
 PG_FUNCTION_INFO_V1(crmperm_require);
 PG_FUNCTION_INFO_V1(crmperm_require_row);
 PG_FUNCTION_INFO_V1(crmperm_check_row);
+PG_FUNCTION_INFO_V1(crmperm_routine_key);
 
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
@@ -206,9 +211,9 @@ crm_check_action(Oid roleid, const char *resource, const char *action, bool rais
 	return false;
 }
 
-/* crmperm.require('orders.refund'): the named denial unless the role holds it. */
-Datum
-crmperm_require(PG_FUNCTION_ARGS)
+/* The first argument, resource.action, split: returns the resource, sets *action. */
+static char *
+action_argument(FunctionCallInfo fcinfo, char **action)
 {
 	char	   *name;
 	char	   *dot;
@@ -225,7 +230,18 @@ crmperm_require(PG_FUNCTION_ARGS)
 				 errmsg("invalid action \"%s\"", crm_quote_arg(name)),
 				 errhint("An action is named resource.action, such as orders.refund or console.access.")));
 	*dot = '\0';
-	crm_check_action(GetUserId(), name, dot + 1, true);
+	*action = dot + 1;
+	return name;
+}
+
+/* crmperm.require('orders.refund'): the named denial unless the role holds it. */
+Datum
+crmperm_require(PG_FUNCTION_ARGS)
+{
+	char	   *action;
+	char	   *resource = action_argument(fcinfo, &action);
+
+	crm_check_action(GetUserId(), resource, action, true);
 	PG_RETURN_VOID();
 }
 
@@ -349,29 +365,17 @@ row_in_scopes(const CrmRelation *rel, List *scopes, Datum key, Oid keytype)
 static bool
 check_row_action(FunctionCallInfo fcinfo, bool raise)
 {
-	char	   *name;
-	char	   *dot;
+	char	   *action;
+	char	   *name = action_argument(fcinfo, &action);
 	const CrmRelation *rel;
 	List	   *scopes;
 	Oid			roleid = GetUserId();
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("action must not be null")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("key must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	dot = strchr(name, '.');
-	if (dot == NULL || dot == name || dot[1] == '\0' || strchr(dot + 1, '.') != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid action \"%s\"", crm_quote_arg(name)),
-				 errhint("An action is named resource.action, such as orders.refund or console.access.")));
-	*dot = '\0';
-	if (!crm_check_action(roleid, name, dot + 1, raise))
+	if (!crm_check_action(roleid, name, action, raise))
 		return false;
 	rel = crm_relation_by_resource(name);
 	if (rel == NULL)
@@ -379,7 +383,7 @@ check_row_action(FunctionCallInfo fcinfo, bool raise)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("resource \"%s\" is not a table", name),
 				 errdetail("An application permission holds for no row: use crmperm.require(action) or crmperm.check(action).")));
-	if (!row_scopes(roleid, rel, dot + 1, &scopes) || scopes == NIL ||
+	if (!row_scopes(roleid, rel, action, &scopes) || scopes == NIL ||
 		row_in_scopes(rel, scopes, PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1)))
 		return true;
 	if (raise)
@@ -390,9 +394,70 @@ check_row_action(FunctionCallInfo fcinfo, bool raise)
 		initStringInfo(&buf);
 		foreach(lc, scopes)
 			appendStringInfo(&buf, "%s%s", buf.len ? " or " : "", ((CrmScope *) lfirst(lc))->name);
-		crm_deny_row_action(roleid, name, dot + 1, buf.data);
+		crm_deny_row_action(roleid, name, action, buf.data);
 	}
 	return false;
+}
+
+/*
+ * crmperm._routine_key(action, key): around the key argument of a call of a
+ * protected routine (crm_actions_key_checks): the row check, as the caller,
+ * before the call; the key passes through.
+ */
+Datum
+crmperm_routine_key(PG_FUNCTION_ARGS)
+{
+	crm_require_crmperm_call(fcinfo);
+	check_row_action(fcinfo, true);
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/*
+ * The key argument of every call of a protected routine that names its row
+ * by one, wrapped in crmperm._routine_key(), in a query tree (every level)
+ * or an expression, changed in place.  Before planning, so default
+ * arguments are not inserted yet: a key argument has none.
+ */
+static bool
+key_checks_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, key_checks_walker, context, 0);
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *call = (FuncExpr *) node;
+		const CrmRoutine *r = crm_routine(call->funcid);
+
+		if (r != NULL && r->key_argument > 0 && r->key_argument <= list_length(call->args))
+		{
+			ListCell   *arg = list_nth_cell(call->args, r->key_argument - 1);
+			Node	   *key = lfirst(arg);
+			FuncExpr   *check;
+
+			if (!(IsA(key, FuncExpr) && ((FuncExpr *) key)->funcid == crm_routine_key_function()))
+			{
+				check = makeFuncExpr(crm_routine_key_function(), exprType(key),
+									 list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+														  CStringGetTextDatum(psprintf("%s.%s", r->resource, r->action)),
+														  false, false),
+												key),
+									 exprCollation(key), exprCollation(key), CRM_CALL_FORMAT);
+				lfirst(arg) = check;
+			}
+		}
+	}
+	return expression_tree_walker(node, key_checks_walker, context);
+}
+
+Node *
+crm_actions_key_checks(Node *node)
+{
+	if (crm_catalog_present() && crm_routines_keyed() &&
+		OidIsValid(crm_routine_key_function()))
+		key_checks_walker(node, NULL);
+	return node;
 }
 
 Datum
@@ -442,7 +507,10 @@ static PlannedStmt *
 crm_actions_planner(Query *parse, const char *query_string, int cursorOptions,
 					ParamListInfo boundParams)
 {
-	PlannedStmt *result = prev_planner
+	PlannedStmt *result;
+
+	crm_actions_key_checks((Node *) parse);
+	result = prev_planner
 		? prev_planner(parse, query_string, cursorOptions, boundParams)
 		: standard_planner(parse, query_string, cursorOptions, boundParams);
 

@@ -101,6 +101,8 @@ static HTAB *mask_hash = NULL;	/* (roleid, relid) -> CrmMasks */
 static HTAB *routine_hash = NULL;	/* funcid -> CrmRoutine */
 static List *action_defs = NIL;	/* "resource.action" of every action */
 static bool actions_catalog = false;	/* crmperm.actions exists (1.4) */
+static bool routines_keyed = false;	/* some protected routine has a key argument */
+static Oid	routine_key_fn = InvalidOid;	/* crmperm._routine_key() */
 static Oid	check_fns[3];		/* by CrmCheck */
 static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
 static bool reads_audited = false;	/* some relation has audit_reads */
@@ -311,8 +313,9 @@ load_actions(void)
 	}
 	MemoryContextSwitchTo(old);
 
-	crm_spi_query("SELECT routine::pg_catalog.oid, resource, action FROM crmperm.routines",
-				  InvalidOid);
+	crm_spi_query("SELECT routine::pg_catalog.oid, resource, action, coalesce(key_argument, 0),"
+				  " 'crmperm._routine_key(text,anyelement)'::pg_catalog.regprocedure::pg_catalog.oid"
+				  " FROM crmperm.routines", InvalidOid);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -323,6 +326,11 @@ load_actions(void)
 		r->hashvalue = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid));
 		strlcpy(r->resource, spi_text(SPI_tuptable->vals[i], 2), NAMEDATALEN);
 		strlcpy(r->action, spi_text(SPI_tuptable->vals[i], 3), NAMEDATALEN);
+		r->key_argument = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 4, &isnull));
+		routines_keyed |= r->key_argument > 0;
+		routine_key_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 5, &isnull));
 	}
 }
 
@@ -505,6 +513,8 @@ reload_relations(void)
 							  CrmRelContext);
 	action_defs = NIL;
 	actions_catalog = false;
+	routines_keyed = false;
+	routine_key_fn = InvalidOid;
 	if (!ext_present)
 		return;
 	PG_TRY();
@@ -818,6 +828,19 @@ crm_routine(Oid funcid)
 	if (!cache_ready())
 		return NULL;
 	return hash_search(routine_hash, &funcid, HASH_FIND, NULL);
+}
+
+/* Does some protected routine name its row by an argument? */
+bool
+crm_routines_keyed(void)
+{
+	return cache_ready() && routines_keyed;
+}
+
+Oid
+crm_routine_key_function(void)
+{
+	return routine_key_fn;
 }
 
 /*

@@ -166,6 +166,7 @@ typedef struct CrmRoutine
 	uint32		hashvalue;		/* of its pg_proc syscache entry */
 	char		resource[NAMEDATALEN];
 	char		action[NAMEDATALEN];
+	int			key_argument;	/* 1-based input argument naming the row; 0: none */
 } CrmRoutine;
 
 /* The attributes of a principal. */
@@ -206,6 +207,8 @@ extern bool crm_action_defined(const char *resource, const char *action);
 extern bool crm_resource_defined(const char *resource);
 extern const CrmRoutine *crm_routine(Oid funcid);
 extern bool crm_routines_among(List *invalItems);
+extern bool crm_routines_keyed(void);
+extern Oid	crm_routine_key_function(void);
 extern void crm_cache_watch_scope_relation(Oid relid);
 /* crmperm's WITH CHECK functions, which raise crmperm's own denial. */
 typedef enum CrmCheck
@@ -253,6 +256,7 @@ extern bool crm_action_held(Oid roleid, const char *resource, const char *action
 extern bool crm_check_action(Oid roleid, const char *resource, const char *action, bool raise);
 extern char *crm_held_list(Oid roleid, const char *resource);
 extern bool crm_in_protected_routine_as(Oid roleid);
+extern Node *crm_actions_key_checks(Node *node);
 
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);

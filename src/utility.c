@@ -496,7 +496,7 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 	 */
 	if ((IsA(parsetree, CopyStmt) || IsA(parsetree, AlterTableStmt) ||
 		 IsA(parsetree, ExplainStmt) || IsA(parsetree, RenameStmt) ||
-		 IsA(parsetree, AlterEnumStmt)) &&
+		 IsA(parsetree, AlterEnumStmt) || IsA(parsetree, CallStmt)) &&
 		crm_extension_active())
 	{
 		renamed = renamed_column_table(parsetree);
@@ -536,6 +536,14 @@ crm_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
 				copy_into_managed(copy, relid, queryString, qc);
 				return;
 			}
+		}
+		else if (IsA(parsetree, CallStmt) && crm_routines_keyed())
+		{
+			/* CALL is not planned: its key argument is checked like a query's */
+			pstmt = copyObject(pstmt);
+			readOnlyTree = false;
+			parsetree = pstmt->utilityStmt;
+			crm_actions_key_checks((Node *) ((CallStmt *) parsetree)->funcexpr);
 		}
 		else if (IsA(parsetree, AlterTableStmt))
 		{
