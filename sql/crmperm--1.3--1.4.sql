@@ -33,8 +33,8 @@ CREATE TABLE crmperm.action_grants (
 );
 
 -- Routines whose every call needs an action.  An action that protects a
--- routine is not dropped (drop_action() refuses; a dropped table leaves it
--- behind, granted to nobody: the routine fails closed).
+-- routine is not dropped (drop_action(), unmanage_table() and DROP TABLE
+-- refuse).
 CREATE TABLE crmperm.routines (
     routine      regprocedure PRIMARY KEY,
     resource     text NOT NULL,
@@ -62,8 +62,8 @@ ALTER TABLE crmperm.object_grants DROP CONSTRAINT object_grants_action_check;
 
 -- The built-in actions of every managed table, for the tables managed before
 -- 1.4 and from now on whenever a table becomes managed; a table that stops
--- being managed takes its actions and their grants with it, except an action
--- that protects a routine.
+-- being managed takes its actions and their grants with it, and is refused
+-- while one of its actions protects a routine.
 INSERT INTO crmperm.actions (resource, action)
 SELECT r.resource, a FROM crmperm.resources r,
        unnest(ARRAY['read', 'create', 'update', 'delete', 'export', 'import']) a;
@@ -86,12 +86,19 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
+    -- a routine protected by one of its actions would be left to an action
+    -- of no table: refuse (the DROP TABLE or unmanage_table() fails)
+    IF EXISTS (SELECT FROM crmperm.routines p WHERE p.resource = OLD.resource) THEN
+        RAISE EXCEPTION 'actions of resource "%" protect routines', OLD.resource
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = pg_catalog.format('Protected routines: %s.',
+                      (SELECT string_agg(pg_catalog.format('%s (%s.%s)', p.routine, p.resource, p.action), ', ' ORDER BY p.routine::text)
+                         FROM crmperm.routines p WHERE p.resource = OLD.resource)),
+                  HINT = 'Unprotect them first with crmperm.unprotect_routine(), or drop them.';
+    END IF;
     DELETE FROM crmperm.action_grants g WHERE g.resource = OLD.resource;
     DELETE FROM crmperm.object_grants g WHERE g.resource = OLD.resource;
-    DELETE FROM crmperm.actions a
-     WHERE a.resource = OLD.resource
-       AND NOT EXISTS (SELECT FROM crmperm.routines p
-                        WHERE p.resource = a.resource AND p.action = a.action);
+    DELETE FROM crmperm.actions a WHERE a.resource = OLD.resource;
     RETURN OLD;
 END
 $$;

@@ -179,6 +179,44 @@ EXECUTE both_roles;
 ROLLBACK;
 DEALLOCATE both_roles;
 
+-- A statement a function runs inside a parallel worker is checked there too
+-- (the worker skips only the plan its leader checked).
+CREATE FUNCTION pg_temp.via_worker() RETURNS int LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN order_total(1);
+END
+$$;
+CREATE FUNCTION pg_temp.export_via_worker() RETURNS bigint LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM orders);
+END
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.via_worker(), pg_temp.export_via_worker() TO PUBLIC;
+SELECT current_setting('server_version_num')::int >= 160000 AS debug_parallel \gset
+SET ROLE rt_guest;
+SET parallel_leader_participation = off;
+\if :debug_parallel
+SET debug_parallel_query = on;
+\else
+SET force_parallel_mode = on;
+\endif
+SELECT pg_temp.via_worker();
+COPY (SELECT pg_temp.export_via_worker()) TO STDOUT;
+\if :debug_parallel
+RESET debug_parallel_query;
+\else
+RESET force_parallel_mode;
+\endif
+RESET parallel_leader_participation;
+RESET ROLE;
+
+-- ALTER FUNCTION or CREATE OR REPLACE cannot make a protected routine immutable.
+ALTER FUNCTION order_total(int) IMMUTABLE;
+CREATE OR REPLACE FUNCTION order_total(order_id int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT order_id * 100 $$;
+-- nor can its table go while it protects routines
+SELECT crmperm.unmanage_table('orders');
+DROP TABLE orders;
+
 -- A token narrows protected routines like tables: it needs the scope too.
 SELECT crmperm.create_token('support read', 'rt_support', ARRAY['orders.read']) AS read_token \gset
 SELECT crmperm.create_token('support refund', 'rt_support', ARRAY['orders.read', 'orders.refund']) AS refund_token \gset
@@ -249,16 +287,17 @@ RESET ROLE;
 SELECT routine, resource, action FROM crmperm.routines ORDER BY 1;
 
 DROP VIEW refund_view;
-DROP TABLE order_events, orders;
+DROP TABLE order_events;
 DROP FUNCTION refund_order(int), order_total(int), wrapper(int), on_event(), fixed_rate(), dev_tool(), refund_as(text),
     cancel_order(text, int), with_default(int);
-DROP PROCEDURE cancel_proc(int);
-DROP PROCEDURE refund_all();
+DROP PROCEDURE cancel_proc(int), refund_all();
+DROP TABLE orders;
 SELECT crmperm.unassign_permission_set('rt_support', 'Support');
 SELECT crmperm.unassign_permission_set('rt_guest', 'Guest');
 SELECT crmperm.unassign_permission_set('rt_admin', 'Admins');
 SELECT crmperm.drop_permission_set(name) FROM crmperm.permission_sets WHERE name IN ('Support', 'Guest', 'Admins');
 DELETE FROM crmperm.principals WHERE principal = 'rt_support'::regrole;
+SELECT crmperm.drop_permission('reports.run');
 DELETE FROM crmperm.api_tokens WHERE name IN ('support read', 'support refund');
-DELETE FROM crmperm.actions;   -- orders.refund outlived the table: it protected routines
+SELECT count(*) AS actions_left FROM crmperm.actions;
 DROP ROLE rt_support, rt_guest, rt_dev, rt_admin, rt_users;

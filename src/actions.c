@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "access/parallel.h"
+#include "access/genam.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
@@ -41,6 +42,8 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/regproc.h"
 #include "utils/timestamp.h"
@@ -293,7 +296,7 @@ static AttrNumber
 key_column(const CrmRelation *rel)
 {
 	Relation	r = table_open(rel->relid, AccessShareLock);
-	Oid			indexoid = RelationGetPrimaryKeyIndex(r);
+	Oid			indexoid = crm_primary_key_index(r);
 	AttrNumber	column = InvalidAttrNumber;
 
 	if (OidIsValid(indexoid))
@@ -477,6 +480,30 @@ crmperm_check_row(PG_FUNCTION_ARGS)
  * A call of a protected routine being set up: the calling role must hold its
  * action.  Parallel workers run what their leader set up and checked.
  */
+/*
+ * The volatility a function has now, its change in this command included
+ * (the syscache shows it only after the next command counter increment).
+ */
+static char
+volatility_now(Oid funcid)
+{
+	Relation	rel = table_open(ProcedureRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char		volatility = PROVOLATILE_VOLATILE;
+
+	ScanKeyInit(&key, Anum_pg_proc_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	scan = systable_beginscan(rel, ProcedureOidIndexId, true, SnapshotSelf, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		volatility = ((Form_pg_proc) GETSTRUCT(tup))->provolatile;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return volatility;
+}
+
 static void
 crm_actions_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 						  int subId, void *arg)
@@ -486,7 +513,23 @@ crm_actions_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 	if (prev_object_access)
 		prev_object_access(access, classId, objectId, subId, arg);
-	if (access != OAT_FUNCTION_EXECUTE || IsParallelWorker() || !crm_catalog_present())
+
+	/*
+	 * protect_routine() refuses an immutable function (the planner keeps its
+	 * results in plans): ALTER FUNCTION or CREATE OR REPLACE cannot make a
+	 * protected one immutable later.
+	 */
+	if ((access == OAT_POST_ALTER || access == OAT_POST_CREATE) &&
+		classId == ProcedureRelationId && crm_catalog_present() &&
+		crm_routine(objectId) != NULL && volatility_now(objectId) == PROVOLATILE_IMMUTABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot make protected routine %s immutable",
+						format_procedure_qualified(objectId)),
+				 errdetail("The planner computes calls of an immutable function once and keeps the result in plans that other roles run."),
+				 errhint("Unprotect it first with crmperm.unprotect_routine().")));
+
+	if (access != OAT_FUNCTION_EXECUTE || crm_parallel_shipped_plan() || !crm_catalog_present())
 		return;
 	r = crm_routine(objectId);
 	if (r == NULL)
@@ -510,6 +553,13 @@ crm_actions_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *result;
 
 	crm_actions_key_checks((Node *) parse);
+	/*
+	 * A token, COPY ... TO (which asks for export) and EXPLAIN ANALYZE are
+	 * this backend's state: a parallel worker, where a function's statements
+	 * are checked too, would not know them.  No parallel plan under them.
+	 */
+	if (crm_token_active() || crm_utility_context != CRM_IN_QUERY)
+		cursorOptions &= ~CURSOR_OPT_PARALLEL_OK;
 	result = prev_planner
 		? prev_planner(parse, query_string, cursorOptions, boundParams)
 		: standard_planner(parse, query_string, cursorOptions, boundParams);

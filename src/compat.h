@@ -121,6 +121,13 @@ crm_planner_rel_role(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte)
 #define CRM_HAS_GENERATED(constr) ((constr)->has_generated_stored)
 #endif
 
+/* The primary key index of a relation (18: whether a deferrable one counts). */
+#if PG_VERSION_NUM >= 180000
+#define crm_primary_key_index(rel) RelationGetPrimaryKeyIndex((rel), true)
+#else
+#define crm_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
 /* ExecutorRun_hook's parameters, and passing them on. */
 #if PG_VERSION_NUM >= 180000
 #define CRM_EXECUTOR_RUN_PARAMS	QueryDesc *queryDesc, ScanDirection direction, uint64 count

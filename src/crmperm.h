@@ -248,6 +248,7 @@ extern void crm_crud_init(void);
 extern const char *crm_action_name(int action);
 extern int	crm_required_actions(AclMode perms);
 extern const int crm_action_order[CRM_NACTIONS];
+extern bool crm_parallel_shipped_plan(void);
 
 /* ---- actions.c: actions beyond CRUD, application permissions, protected routines ---- */
 extern void crm_actions_init(void);

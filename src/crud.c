@@ -89,9 +89,28 @@ plain_insert_target(Index rtindex)
 		((ModifyTable *) stmt->planTree)->onConflictAction != ONCONFLICT_UPDATE;
 }
 
+/*
+ * A parallel worker process starts one plan its leader sent (and checked):
+ * the first ExecutorStart of the process.  Statements a function runs in
+ * the worker start later, and are checked here.
+ */
+static bool shipped_started = false;
+static bool in_shipped_start = false;
+
+/* Is this a parallel worker starting the plan its leader checked? */
+bool
+crm_parallel_shipped_plan(void)
+{
+	return in_shipped_start;
+}
+
 static void
 crm_crud_executor_start(QueryDesc *queryDesc, int eflags)
 {
+	bool		shipped = IsParallelWorker() && !shipped_started;
+
+	shipped_started |= shipped;
+	in_shipped_start = shipped;
 	starting = lcons(queryDesc->plannedstmt, starting);
 	PG_TRY();
 	{
@@ -103,6 +122,7 @@ crm_crud_executor_start(QueryDesc *queryDesc, int eflags)
 	PG_FINALLY();
 	{
 		starting = list_delete_first(starting);
+		in_shipped_start = false;
 	}
 	PG_END_TRY();
 }
@@ -116,8 +136,11 @@ crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 	if (prev_check_perms && !prev_check_perms(CRM_CHECK_PERMS_ARGS))
 		return false;
 
-	/* A parallel worker runs the leader's range table: checked there. */
-	if (IsParallelWorker())
+	/*
+	 * A parallel worker runs the plan its leader checked; a statement a
+	 * function runs inside the worker is checked here.
+	 */
+	if (crm_parallel_shipped_plan())
 		return true;
 	if (crm_token_active() && !crm_token_check_range_table(rangeTable, perminfos, ereport_on_violation))
 		return false;
