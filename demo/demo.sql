@@ -403,6 +403,7 @@ SELECT crmperm.protect_routine('refund_invoice(int)', 'invoices.refund');
 SELECT crmperm.grant('Accounting', 'invoices', '{refund}');
 SELECT crmperm.define_permission('console.access', 'Sign in to the admin console');
 \o
+\echo '-- as accounting (SET ROLE accounting):'
 SET ROLE accounting;
 \set QUIET off
 \set ECHO queries
@@ -415,6 +416,8 @@ SELECT crmperm.check('invoices.refund') AS "invoices.refund",
 \set ECHO none
 \set QUIET on
 RESET ROLE;
+\echo ''
+\echo '-- as carol, the support agent (SET ROLE carol):'
 SET ROLE carol;
 \set QUIET off
 \set ECHO queries
@@ -424,4 +427,5 @@ SELECT crmperm.require('console.access');
 \set ECHO none
 \set QUIET on
 RESET ROLE;
+\echo '-- the invoices afterwards, as the DBA:'
 SELECT id, status FROM invoices ORDER BY id;

@@ -209,6 +209,13 @@ SELECT crmperm.drop_permission('reports.run');
 SELECT crmperm.drop_permission('reports.nothing');
 SELECT resource, action FROM crmperm.actions WHERE action NOT IN ('read', 'create', 'update', 'delete', 'export') ORDER BY 1, 2;
 
+-- The system permission export counts for every resource's export.
+SELECT crmperm.create_permission_set('Exporters');
+SELECT crmperm.grant_system('Exporters', 'export');
+SELECT crmperm.assign_permission_set('act_guest', 'Exporters');
+SELECT action, allowed, scope, reason FROM crmperm.explain_access('act_guest', 'orders') WHERE action = 'export';
+SELECT crmperm.drop_permission_set('Exporters');
+
 -- Unmanaging a table takes its actions and their grants along.
 SELECT crmperm.unmanage_table('contacts');
 SELECT count(*) FROM crmperm.actions WHERE resource = 'contacts';
