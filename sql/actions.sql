@@ -237,4 +237,4 @@ SELECT crmperm.drop_permission('console.access');
 DELETE FROM crmperm.api_tokens WHERE name = 'cancel token';   -- names are never reused otherwise
 DELETE FROM crmperm.principals WHERE principal = 'act_support'::regrole;
 DROP ROLE act_support, act_manager, act_guest, act_users;
-SELECT count(*) AS actions_left FROM crmperm.actions;
+SELECT count(*) AS actions_left FROM crmperm.actions WHERE resource IN ('orders', 'contacts', 'console', 'reports', 'act_leads');
