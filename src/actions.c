@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(crmperm_require);
 PG_FUNCTION_INFO_V1(crmperm_require_row);
 PG_FUNCTION_INFO_V1(crmperm_check_row);
 PG_FUNCTION_INFO_V1(crmperm_routine_key);
+PG_FUNCTION_INFO_V1(crmperm_row_scope);
 
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
@@ -324,7 +325,8 @@ key_column(const CrmRelation *rel)
  * read's: a row that does not exist is outside.
  */
 static bool
-row_in_scopes(const CrmRelation *rel, List *scopes, Datum key, Oid keytype)
+row_in_scopes(const CrmRelation *rel, const char *action, List *scopes, bool shares,
+			  Datum key, Oid keytype)
 {
 	AttrNumber	attno = key_column(rel);
 	Oid			keycoltype = get_atttype(rel->relid, attno);
@@ -345,7 +347,7 @@ row_in_scopes(const CrmRelation *rel, List *scopes, Datum key, Oid keytype)
 				   format_type_be_qualified(keycoltype));
 
 	SPI_connect();
-	crm_scopes_row_check(rel->relid, scopes);
+	crm_scopes_row_check(rel->relid, scopes, action, shares);
 	PG_TRY();
 	{
 		if (SPI_execute_with_args(sql, 1, &keytype, &key, NULL, true, 1) != SPI_OK_SELECT)
@@ -354,7 +356,7 @@ row_in_scopes(const CrmRelation *rel, List *scopes, Datum key, Oid keytype)
 	}
 	PG_FINALLY();
 	{
-		crm_scopes_row_check(InvalidOid, NIL);
+		crm_scopes_row_check(InvalidOid, NIL, NULL, true);
 	}
 	PG_END_TRY();
 	SPI_finish();
@@ -387,7 +389,7 @@ check_row_action(FunctionCallInfo fcinfo, bool raise)
 				 errmsg("resource \"%s\" is not a table", name),
 				 errdetail("An application permission holds for no row: use crmperm.require(action) or crmperm.check(action).")));
 	if (!row_scopes(roleid, rel, action, &scopes) || scopes == NIL ||
-		row_in_scopes(rel, scopes, PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1)))
+		row_in_scopes(rel, action, scopes, true, PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1)))
 		return true;
 	if (raise)
 	{
@@ -646,4 +648,56 @@ crm_actions_init(void)
 	RegisterXactCallback(crm_actions_xact, NULL);
 	prev_planner = planner_hook;
 	planner_hook = crm_actions_planner;
+}
+
+/*
+ * crmperm._row_scope(principal, resource, action, scope, key): is the row of
+ * the resource whose primary key is key (as text) inside this one scope of
+ * the principal for the action?  Read as the principal, shares left out:
+ * what explain_access() names, one scope at a time.  Not for PUBLIC.
+ */
+Datum
+crmperm_row_scope(PG_FUNCTION_ARGS)
+{
+	Oid			principal;
+	const CrmRelation *rel;
+	CrmScope   *scope;
+	Oid			save_user;
+	int			save_sec;
+	AttrNumber	attno;
+	Oid			keytype;
+	Oid			input;
+	Oid			ioparam;
+	Datum		key;
+	bool		found;
+
+	for (int i = 0; i < 5; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_NULL();
+	principal = PG_GETARG_OID(0);
+	crm_extension_active();
+	rel = crm_relation_by_resource(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	if (rel == NULL)
+		PG_RETURN_NULL();
+	scope = palloc0(sizeof(CrmScope));
+	strlcpy(scope->name, text_to_cstring(PG_GETARG_TEXT_PP(3)), NAMEDATALEN);
+	scope->until = DT_NOEND;
+	attno = key_column(rel);
+	keytype = get_atttype(rel->relid, attno);
+	getTypeInputInfo(keytype, &input, &ioparam);
+	key = OidInputFunctionCall(input, text_to_cstring(PG_GETARG_TEXT_PP(4)), ioparam, -1);
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(principal, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		found = row_in_scopes(rel, text_to_cstring(PG_GETARG_TEXT_PP(2)), list_make1(scope), false,
+							  key, keytype);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	PG_RETURN_BOOL(found);
 }

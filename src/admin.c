@@ -72,6 +72,19 @@ static const CrmAdminFunction admin_functions[] = {
 	/* what lint() proposes for assignments a dropped role left behind */
 	{"unassign_role", RIGHT_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, true},
 	{"unassign_permission_set", RIGHT_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, true},
+	/* a row's owner (with share) or an administrator: decided per row */
+	{"share", RIGHT_ANYONE, 0, false},
+	{"share_with_role", RIGHT_ANYONE, 0, false},
+	{"share_with_team", RIGHT_ANYONE, 0, false},
+	{"unshare", RIGHT_ANYONE, 0, false},
+	{"unshare_with_role", RIGHT_ANYONE, 0, false},
+	{"unshare_with_team", RIGHT_ANYONE, 0, false},
+	{"assign_record", RIGHT_ANYONE, 0, false},
+	{"assign_record_to_team", RIGHT_ANYONE, 0, false},
+	{"unassign_record", RIGHT_ANYONE, 0, false},
+	{"unassign_record_from_team", RIGHT_ANYONE, 0, false},
+	{"list_shares", RIGHT_ANYONE, 0, false},
+	{"list_record_teams", RIGHT_ANYONE, 0, false},
 };
 
 /* Cached in fn_extra: the implementation, who may call it, its arguments. */
@@ -105,6 +118,8 @@ system_permission_name(int bit)
 			return "export";
 		case CRM_SYS_BULK:
 			return "bulk";
+		case CRM_SYS_SHARE:
+			return "share";
 	}
 	elog(ERROR, "unexpected crmperm system permission bit %d", bit);
 	return NULL;
@@ -115,7 +130,7 @@ int
 crm_system_permission_bit(const char *name)
 {
 	static const int bits[] = {CRM_SYS_EXPORT, CRM_SYS_BULK, CRM_SYS_MANAGE_PERMISSIONS,
-	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT};
+	CRM_SYS_MANAGE_TOKENS, CRM_SYS_VIEW_AUDIT, CRM_SYS_SHARE};
 
 	for (int i = 0; i < lengthof(bits); i++)
 		if (strcmp(name, system_permission_name(bits[i])) == 0)
@@ -349,7 +364,11 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 	admin_search_path = fetch_search_path(true);
 	PG_TRY();
 	{
-		/* Same arguments, same result set machinery: only the function differs. */
+		/*
+		 * Same arguments, same result set machinery: only the function
+		 * differs (its call expression too, for polymorphic arguments).
+		 */
+		info->impl.fn_expr = save_flinfo->fn_expr;
 		fcinfo->flinfo = &info->impl;
 		result = FunctionCallInvoke(fcinfo);
 	}

@@ -368,7 +368,8 @@ audit_executor_end(QueryDesc *queryDesc)
 			RangeTblEntry *rte = lfirst(lc);
 			const CrmRelation *rel;
 
-			if (!(crm_required_perms(CRM_PLAN_PERMINFOS(queryDesc->plannedstmt), rte) & ACL_SELECT))
+			if (!(crm_required_perms(CRM_PLAN_PERMINFOS(queryDesc->plannedstmt), rte) & ACL_SELECT) ||
+				crm_scope_rte(rte))
 				continue;
 			rel = crm_relation(rte->relid);
 			if (rel && rel->audit_reads)

@@ -104,6 +104,7 @@ static bool actions_catalog = false;	/* crmperm.actions exists (1.4) */
 static bool routines_keyed = false;	/* some protected routine has a key argument */
 static Oid	routine_key_fn = InvalidOid;	/* crmperm._routine_key() */
 static Oid	check_fns[3];		/* by CrmCheck */
+static Oid	record_keys_fn = InvalidOid;	/* crmperm._record_keys() (1.5) */
 static bytea *hash_key = NULL;	/* the hash mask's key, or NULL */
 static bool reads_audited = false;	/* some relation has audit_reads */
 
@@ -456,6 +457,51 @@ load_relations(void)
 	}
 	MemoryContextSwitchTo(old);
 
+	/* parents, and the resources with shared rows (crmperm 1.5) */
+	crm_spi_query("SELECT pg_catalog.to_regclass('crmperm.parents') IS NOT NULL", InvalidOid);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+								   &(bool){false})))
+	{
+		crm_spi_query("SELECT 'crmperm._record_keys(text,text,text,oid)'::pg_catalog.regprocedure",
+					  InvalidOid);
+		record_keys_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &(bool){false}));
+		crm_spi_query("SELECT resource, parent, fk_columns::pg_catalog.text[], false"
+					  " FROM crmperm.parents UNION ALL"
+					  " SELECT resource, NULL, NULL, true FROM crmperm.shared_resources",
+					  InvalidOid);
+		old = MemoryContextSwitchTo(CrmRelContext);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			char	   *resource = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1,
+																	 &isnull));
+			bool		shared = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull));
+			HASH_SEQ_STATUS status;
+			CrmRelation *rel;
+
+			hash_seq_init(&status, rel_hash);
+			while ((rel = hash_seq_search(&status)) != NULL)
+			{
+				if (strcmp(rel->resource, resource) != 0)
+					continue;
+				if (shared)
+					rel->shared = true;
+				else
+				{
+					Datum		columns = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+
+					strlcpy(rel->parent, TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc,
+																		   2, &isnull)),
+							NAMEDATALEN);
+					rel->fk_columns = crm_text_array_list(columns, isnull, CrmRelContext);
+				}
+			}
+		}
+		MemoryContextSwitchTo(old);
+	}
+
 	/* custom scopes, parsed once (they were validated when defined) */
 	crm_spi_query("SELECT resource, scope, predicate FROM crmperm.scopes", InvalidOid);
 	old = MemoryContextSwitchTo(CrmRelContext);
@@ -515,6 +561,7 @@ reload_relations(void)
 	actions_catalog = false;
 	routines_keyed = false;
 	routine_key_fn = InvalidOid;
+	record_keys_fn = InvalidOid;
 	if (!ext_present)
 		return;
 	PG_TRY();
@@ -843,6 +890,13 @@ crm_routine_key_function(void)
 	return routine_key_fn;
 }
 
+/* crmperm._record_keys(), or InvalidOid before 1.5. */
+Oid
+crm_record_keys_function(void)
+{
+	return record_keys_fn;
+}
+
 /*
  * Does a plan call a protected routine (or did it inline one)?  By the
  * plan's invalidation items, which name every user function it uses.
@@ -882,6 +936,8 @@ system_bit(const char *name)
 		return CRM_SYS_BULK;
 	if (strcmp(name, "manage_permissions") == 0)
 		return CRM_SYS_MANAGE_PERMISSIONS;
+	if (strcmp(name, "share") == 0)
+		return CRM_SYS_SHARE;
 	if (strcmp(name, "manage_tokens") == 0)
 		return CRM_SYS_MANAGE_TOKENS;
 	if (strcmp(name, "view_audit") == 0)
@@ -1115,6 +1171,23 @@ load_principal(Oid roleid)
 		p.department_ids = spi_text_array(tup, 3);
 		p.tenant_id = spi_text(tup, 4);
 		p.super_admin = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 5, &isnull));
+	}
+	/* the CRM roles it holds, for rows shared with a role */
+	crm_spi_query("SELECT pg_catalog.array_agg(DISTINCT x.r)::pg_catalog.text[], pg_catalog.min(x.u)"
+				  " FROM (SELECT s.via_role, s.valid_until FROM crmperm._effective_sets($1) s"
+				  "  WHERE s.via_role IS NOT NULL"
+				  "  UNION ALL SELECT a.role, a.valid_until FROM crmperm.role_assignments a"
+				  "  WHERE a.principal OPERATOR(pg_catalog.=) $1::pg_catalog.regrole"
+				  "  AND (a.valid_until IS NULL"
+				  "   OR a.valid_until OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp()))"
+				  " x(r, u)", roleid);
+	p.roles = spi_text_array(SPI_tuptable->vals[0], 1);
+	{
+		bool		isnull;
+		Datum		until = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (!isnull)
+			p.expires = Min(p.expires, DatumGetTimestampTz(until));
 	}
 	SPI_finish();
 

@@ -11,6 +11,7 @@
 #include "compat.h"
 
 #include "nodes/parsenodes.h"
+#include "parser/parse_node.h"
 #include "access/htup.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
@@ -30,6 +31,7 @@
 #define CRM_SYS_MANAGE_PERMISSIONS	0x04
 #define CRM_SYS_MANAGE_TOKENS		0x08
 #define CRM_SYS_VIEW_AUDIT			0x10
+#define CRM_SYS_SHARE				0x20
 
 /*
  * A crmperm name (at most 63 characters, see crmperm._check_name()) in any
@@ -54,6 +56,9 @@ typedef struct CrmRelation
 	List	   *fields;			/* CrmField entries: the protected fields */
 	bool		audit_reads;	/* audit_reads(): every read is audited */
 	int			actions;		/* the CRM_* actions the resource has (1.4) */
+	char		parent[NAMEDATALEN];	/* set_parent(): its parent resource, or "" */
+	List	   *fk_columns;		/* ... through these columns (char *) */
+	bool		shared;			/* some row of it was ever shared (1.5) */
 } CrmRelation;
 
 /* A protected field of a relation (attno in that relation: partitions differ). */
@@ -183,6 +188,7 @@ typedef struct CrmPrincipal
 	TimestampTz expires;		/* the soonest valid_until among the
 								 * assignments that counted (DT_NOEND: none) */
 	List	   *actions;		/* CrmActionGrant entries */
+	List	   *roles;			/* the CRM roles it holds (char *) */
 } CrmPrincipal;
 
 extern bool crm_cache_loading;
@@ -209,6 +215,7 @@ extern const CrmRoutine *crm_routine(Oid funcid);
 extern bool crm_routines_among(List *invalItems);
 extern bool crm_routines_keyed(void);
 extern Oid	crm_routine_key_function(void);
+extern Oid	crm_record_keys_function(void);
 extern void crm_cache_watch_scope_relation(Oid relid);
 /* crmperm's WITH CHECK functions, which raise crmperm's own denial. */
 typedef enum CrmCheck
@@ -262,13 +269,23 @@ extern Node *crm_actions_key_checks(Node *node);
 /* ---- scopes.c: row security policies, custom scope predicates ---- */
 extern void crm_scopes_init(void);
 extern Node *crm_parse_predicate(const char *predicate);
-extern Node *crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char **names,
-							 bool *hassublinks);
+extern Node *crm_analyze_predicate(Relation relation, const char *predicate);
+extern Node *crm_scopes_qual(Relation relation, Oid roleid, List *scopes, const char *action,
+							 char **names, bool *hassublinks);
 extern bool crm_function_pins_search_path(HeapTuple proctup);
 extern Node *crm_named_check(Oid fn, Node *qual, const char *resource, int action,
 							 const char *what);
-extern void crm_scopes_row_check(Oid relid, List *scopes);
+extern void crm_scopes_row_check(Oid relid, List *scopes, const char *action, bool shares);
 extern Oid	crm_scopes_row_check_relid(void);
+
+/* ---- sharing.c: parents, shared rows, account teams, what scopes read ---- */
+extern bool crm_scope_rte(const RangeTblEntry *rte);
+extern bool crm_mark_scope_reads(Node *qual);
+extern bool crm_single_key(Relation relation, char **column, Oid *type, Oid *eqop);
+extern Node *crm_record_keys_qual(ParseState *pstate, Relation relation, const char *kind,
+								  const char *resource, const char *action, Oid roleid);
+extern Node *crm_parent_qual(ParseState *pstate, Relation relation, const CrmRelation *rel,
+							 Oid roleid, const char *action);
 
 /* ---- fields.c: masks in the planner, field write checks ---- */
 extern void crm_fields_init(void);

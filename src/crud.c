@@ -156,7 +156,8 @@ crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 		int			needed;
 		CrmDecision d;
 
-		if (crm_required_perms(perminfos, rte) == 0)
+		/* a relation a scope reads: under its own row security (sharing.c) */
+		if (crm_required_perms(perminfos, rte) == 0 || crm_scope_rte(rte))
 			continue;
 		roleid = crm_perm_role(perm);
 		if (!crm_decide(roleid, rte->relid, &d))

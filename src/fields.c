@@ -583,7 +583,7 @@ read_masks(Oid roleid, const CrmDecision *d, bool *hassublinks)
 			{
 				bool		sub;
 
-				expr = make_case((Expr *) crm_scopes_qual(relation, roleid, scopes, NULL, &sub),
+				expr = make_case((Expr *) crm_scopes_qual(relation, roleid, scopes, NULL, NULL, &sub),
 								 (Expr *) copyObject(var), expr);
 				hassub |= sub;
 			}
@@ -769,7 +769,7 @@ field_scope_check(Relation relation, Oid roleid, const CrmDecision *d,
 	char	   *names;
 	bool		sub;
 	Node	   *qual = crm_scopes_qual(relation, roleid,
-									   fa->scopes[crm_action_index(privilege)],
+									   fa->scopes[crm_action_index(privilege)], NULL,
 									   &names, &sub);
 
 	*hassublinks |= sub;
@@ -942,7 +942,9 @@ mask_query(Query *q)
 		rtindex++;
 		if (q->onConflict && rtindex == q->onConflict->exclRelIndex)
 			continue;			/* below */
-		if (rte->rtekind != RTE_RELATION || !crm_decide(rte_role(q, rte), rte->relid, &d))
+		/* a relation a scope reads is read with its real values (sharing.c) */
+		if (rte->rtekind != RTE_RELATION || crm_scope_rte(rte) ||
+			!crm_decide(rte_role(q, rte), rte->relid, &d))
 			continue;
 		masks = read_masks(rte_role(q, rte), &d, &sub);
 		if (masks == NIL)
@@ -1046,7 +1048,7 @@ check_plan(PlannedStmt *stmt)
 		bool		sub;
 
 		/* EXCLUDED of ON CONFLICT (a composite) was handled with its target */
-		if (crm_required_perms(perminfos, rte) == 0 || rte->self_reference ||
+		if (crm_required_perms(perminfos, rte) == 0 || rte->self_reference || crm_scope_rte(rte) ||
 			rte->relkind == RELKIND_COMPOSITE_TYPE || !crm_decide(roleid, rte->relid, &d))
 			continue;
 		if (read_masks(roleid, &d, &sub) != NIL)

@@ -52,6 +52,17 @@
 static row_security_policy_hook_type prev_permissive = NULL;
 static row_security_policy_hook_type prev_restrictive = NULL;
 
+/*
+ * A row check under way (require(action, key), actions.c): the lookup of the
+ * row reads the relation through the action's scopes instead of read's
+ * (with the rows shared for the action, unless explain_access() asks about
+ * one scope).
+ */
+static Oid	row_check_relid = InvalidOid;
+static List *row_check_scopes = NIL;
+static const char *row_check_action = NULL;
+static bool row_check_shares = true;
+
 static int
 cmd_action(CmdType cmd)
 {
@@ -244,10 +255,10 @@ check_scope_object_owner(Oid owner, Oid relowner, const char *kind, const char *
 }
 
 /*
- * Subqueries in a predicate may read plain tables that crmperm does not
- * manage, owned by the managed table's owner or a superuser; a managed table
- * (its own scopes would apply inside the scope, and could loop back),
- * crmperm's catalog, or a view (which could hide either) is refused.
+ * Subqueries in a predicate may read tables owned by the managed table's
+ * owner or a superuser: a managed table is read under its own scopes for the
+ * same principal (define_scope() refuses a loop back to the table); crmperm's
+ * catalog, or a view (which could hide anything), is refused.
  * context: the managed table's owner (an Oid).
  */
 static bool
@@ -260,13 +271,12 @@ refuse_managed_walker(Node *node, void *context)
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
 		if (rte->rtekind == RTE_RELATION &&
-			(crm_relation(rte->relid) != NULL ||
-			 get_rel_namespace(rte->relid) == get_namespace_oid("crmperm", false) ||
+			(get_rel_namespace(rte->relid) == get_namespace_oid("crmperm", false) ||
 			 !(rte->relkind == RELKIND_RELATION || rte->relkind == RELKIND_PARTITIONED_TABLE)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("scope predicate must not read \"%s\"", get_rel_name(rte->relid)),
-					 errdetail("Subqueries in a scope may read only tables crmperm does not manage.")));
+					 errdetail("Subqueries in a scope may read tables, not views or crmperm's catalog.")));
 		if (rte->rtekind == RTE_RELATION)
 		{
 			/* its owner may change later: rebuild then, and check again */
@@ -353,18 +363,28 @@ check_predicate_objects(Node *expr, Oid relowner)
 	check_functions_walker(expr, &relowner);
 }
 
+/* A custom scope predicate, parse-analyzed over the relation. */
+Node *
+crm_analyze_predicate(Relation relation, const char *predicate)
+{
+	ParseState *pstate = policy_parsestate(relation);
+	Node	   *expr = analyze_predicate(pstate, crm_parse_predicate(predicate));
+
+	free_parsestate(pstate);
+	return expr;
+}
+
 /*
  * crmperm._check_predicate(tbl, predicate): validate a custom scope when it
  * is defined.  It must parse as one boolean expression over the table's
- * columns, call no volatile function and read no managed table.
+ * columns, call no volatile function and read no view or catalog table.
  */
 PG_FUNCTION_INFO_V1(crmperm_check_predicate);
 Datum
 crmperm_check_predicate(PG_FUNCTION_ARGS)
 {
 	Relation	relation = relation_open(PG_GETARG_OID(0), AccessShareLock);
-	ParseState *pstate = policy_parsestate(relation);
-	Node	   *expr = analyze_predicate(pstate, crm_parse_predicate(text_to_cstring(PG_GETARG_TEXT_PP(1))));
+	Node	   *expr = crm_analyze_predicate(relation, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 
 	if (contain_volatile_functions(expr))
 		ereport(ERROR,
@@ -374,7 +394,6 @@ crmperm_check_predicate(PG_FUNCTION_ARGS)
 				 errhint("Use stable functions such as crmperm.user_id().")));
 	crm_extension_active();
 	check_predicate_objects(expr, relation->rd_rel->relowner);
-	free_parsestate(pstate);
 	relation_close(relation, AccessShareLock);
 	PG_RETURN_VOID();
 }
@@ -412,18 +431,39 @@ before(TimestampTz until)
 }
 
 /*
- * The qual of one granted scope for a principal, or NULL when it matches no
- * row (a principal without the attribute, an unknown custom scope).  A scope
- * that ends carries its end, so a cached plan stops matching at that moment.
+ * The qual of one granted scope for a principal and action, or NULL when it
+ * matches no row (a principal without the attribute, an unknown custom
+ * scope, no parent).  A scope that ends carries its end, so a cached plan
+ * stops matching at that moment.  A custom scope defined before 1.5 under the
+ * name parent or assigned keeps its meaning.
  */
 static Node *
-scope_qual(ParseState *pstate, const CrmRelation *rel, const CrmPrincipal *p,
-		   const CrmScope *scope)
+scope_qual(ParseState *pstate, Relation relation, const CrmRelation *rel,
+		   const CrmPrincipal *p, const CrmScope *scope, const char *action)
 {
 	Node	   *qual = NULL;
+	bool		custom = crm_scope_def(rel->resource, scope->name) != NULL;
 
 	if (strcmp(scope->name, "all") == 0)
 		qual = NULL;
+	else if (strcmp(scope->name, "parent") == 0 && !custom)
+	{
+		/*
+		 * Field privileges are built into the query after the rewriter, where
+		 * no row security reaches the parent: they cover no row by parent.
+		 */
+		if (action == NULL)
+			return NULL;
+		qual = crm_parent_qual(pstate, relation, rel, p->roleid, action);
+		if (qual == NULL)
+			return NULL;
+	}
+	else if (strcmp(scope->name, "assigned") == 0 && !custom)
+	{
+		qual = crm_record_keys_qual(pstate, relation, "team", rel->resource, NULL, p->roleid);
+		if (qual == NULL)
+			return NULL;
+	}
 	else if (strcmp(scope->name, "owned") == 0)
 	{
 		if (p->user_id == NULL || NameStr(rel->owner_column)[0] == '\0')
@@ -459,6 +499,9 @@ scope_qual(ParseState *pstate, const CrmRelation *rel, const CrmPrincipal *p,
 		qual = analyze_predicate(pstate, def->raw);
 		check_predicate_objects(qual, rel->relowner);
 		error_context_stack = callback.previous;
+		/* (the same for a field privilege whose scope reads a managed table) */
+		if (crm_mark_scope_reads(qual) && action == NULL)
+			return NULL;
 	}
 
 	if (scope->until == DT_NOEND)
@@ -539,12 +582,14 @@ store_policy(CrmPolicy *entry, Node *qual, const char *resource, const char *wha
 /*
  * The scopes of a role on a relation OR-ed, as a qual over the relation
  * (varno 1): true for NIL (every row), false when none matches a row.  With
- * names, also "owned or team" for messages.
+ * an action (NULL for a field privilege), also the rows shared with the role
+ * for it.  With names, also "owned or team" for messages.
  */
 Node *
-crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char **names,
-				bool *hassublinks)
+crm_scopes_qual(Relation relation, Oid roleid, List *scopes, const char *action,
+				char **names, bool *hassublinks)
 {
+	const CrmRelation *rel = crm_relation(RelationGetRelid(relation));
 	List	   *ors = NIL;
 	ParseState *pstate;
 	ListCell   *lc;
@@ -563,12 +608,21 @@ crm_scopes_qual(Relation relation, Oid roleid, List *scopes, char **names,
 	foreach(lc, scopes)
 	{
 		CrmScope   *scope = lfirst(lc);
-		Node	   *one = scope_qual(pstate, crm_relation(RelationGetRelid(relation)),
-									 crm_principal(roleid), scope);
+		Node	   *one = scope_qual(pstate, relation, rel, crm_principal(roleid), scope, action);
 
 		if (one)
 			ors = lappend(ors, one);
 		appendStringInfo(&buf, "%s%s", buf.len ? " or " : "", scope->name);
+	}
+	/* rows shared for the action (none for create: a share names a row) */
+	if (action != NULL && rel->shared && strcmp(action, "create") != 0 &&
+		(row_check_shares || !OidIsValid(row_check_relid)))
+	{
+		Node	   *shared = crm_record_keys_qual(pstate, relation, "share", rel->resource,
+												  action, roleid);
+
+		if (shared)
+			ors = lappend(ors, shared);
 	}
 	qual = ors == NIL ? make_bool(false) :
 		list_length(ors) == 1 ? linitial(ors) : (Node *) makeBoolExpr(OR_EXPR, ors, -1);
@@ -591,7 +645,8 @@ build_permissive(CrmPolicy *entry, Relation relation, const CrmDecision *d, int 
 	bool		hassublinks;
 	Node	   *qual;
 
-	qual = crm_scopes_qual(relation, entry->key.roleid, scopes, &names, &hassublinks);
+	qual = crm_scopes_qual(relation, entry->key.roleid, scopes, crm_action_name(action), &names,
+						   &hassublinks);
 	store_policy(entry, qual, d->resource, scopes ? names : NULL, hassublinks);
 }
 
@@ -674,18 +729,13 @@ current_policy(Relation relation, CmdType cmd, bool restrictive)
 	return entry->none ? NULL : entry;
 }
 
-/*
- * A row check under way (require(action, key), actions.c): the lookup of the
- * row reads the relation through the action's scopes instead of read's.
- */
-static Oid	row_check_relid = InvalidOid;
-static List *row_check_scopes = NIL;
-
 void
-crm_scopes_row_check(Oid relid, List *scopes)
+crm_scopes_row_check(Oid relid, List *scopes, const char *action, bool shares)
 {
 	row_check_relid = relid;
 	row_check_scopes = scopes;
+	row_check_action = action;
+	row_check_shares = shares;
 }
 
 Oid
@@ -741,8 +791,8 @@ crm_permissive_policies(CmdType cmd, Relation relation)
 	{
 		CrmPolicy  *check = palloc0(sizeof(CrmPolicy));
 		bool		hassublinks;
-		Node	   *qual = crm_scopes_qual(relation, GetUserId(), row_check_scopes, NULL,
-										   &hassublinks);
+		Node	   *qual = crm_scopes_qual(relation, GetUserId(), row_check_scopes,
+										   row_check_action, NULL, &hassublinks);
 
 		check->key.roleid = GetUserId();
 		check->key.relid = row_check_relid;

@@ -538,8 +538,8 @@ crm_token_check_range_table(List *rangeTable, List *perminfos, bool ereport_on_v
 		Oid			roleid;
 		int			needed;
 
-		if (perms == 0)
-			continue;
+		if (perms == 0 || crm_scope_rte(rte))
+			continue;			/* (a relation a scope reads, sharing.c) */
 		rel = crm_relation(rte->relid);
 		if (rel == NULL)
 		{

@@ -89,6 +89,23 @@ CREATE FUNCTION convert_lead(lead int) RETURNS int LANGUAGE sql STABLE AS $$ SEL
 SELECT crmperm.protect_routine('convert_lead(int)', 'leads.convert');
 SELECT crmperm.grant('Rep', 'leads', ARRAY['convert', 'export']);
 SELECT crmperm.grant('Manager extras', 'console', ARRAY['access']);
+-- record access (1.5): a parent, a share, an account team, a custom scope
+-- that reads a managed table
+CREATE TABLE accounts (id int PRIMARY KEY, owner_id text);
+CREATE TABLE deals (id int PRIMARY KEY, account_id int REFERENCES accounts);
+INSERT INTO accounts VALUES (1, 'u1'), (2, 'u2'), (3, 'u3');
+INSERT INTO deals VALUES (10, 1), (20, 2), (30, 3);
+GRANT SELECT ON accounts, deals TO crm_users;
+SELECT crmperm.manage_table('accounts', owner_column => 'owner_id');
+SELECT crmperm.manage_table('deals');
+SELECT crmperm.set_parent('deals', 'accounts', ARRAY['account_id']);
+SELECT crmperm.grant('Rep', 'accounts', ARRAY['read'], 'owned');
+SELECT crmperm.grant('Rep', 'deals', ARRAY['read'], 'parent');
+SELECT crmperm.share('accounts', 2, 'rep', ARRAY['read'], '2999-01-01');
+SELECT crmperm.grant('Capture', 'accounts', ARRAY['read'], 'assigned');
+SELECT crmperm.assign_record('accounts', 3, 'hook');
+SELECT crmperm.define_scope('deals', 'of_my_accounts', $$account_id IN (SELECT id FROM public.accounts)$$);
+SELECT crmperm.grant('Capture', 'deals', ARRAY['read'], 'of_my_accounts');
 });
 # tokens: one live (acts as manager, reads leads), one revoked
 my $token = $src->safe_psql('crm',
@@ -123,6 +140,20 @@ SELECT 'grant', permission_set, resource, action, scope FROM crmperm.action_gran
 SELECT 'routine', routine, resource, action FROM crmperm.routines ORDER BY 2;
 };
 my $actions_before = $src->safe_psql('crm', $actions_q);
+my $access_q = q{
+SELECT 'parent', resource, parent, fk_columns FROM crmperm.parents ORDER BY 2;
+SELECT 'entry', resource, key, kind, coalesce(principal::text, role, team), actions, valid_until, granted_by
+  FROM crmperm.record_access ORDER BY 2, 3, 4;
+SELECT 'shared', resource FROM crmperm.shared_resources ORDER BY 2;
+SET ROLE rep;
+SELECT 'rep', (SELECT array_agg(id ORDER BY id) FROM accounts), (SELECT array_agg(id ORDER BY id) FROM deals);
+RESET ROLE;
+SET ROLE hook;
+SELECT 'hook', (SELECT array_agg(id ORDER BY id) FROM accounts), (SELECT array_agg(id ORDER BY id) FROM deals);
+};
+my $access_before = $src->safe_psql('crm', $access_q);
+like($access_before, qr/^rep\|\{1,2\}\|\{10,20\}\nhook\|\{3\}\|\{30\}$/m,
+	'before dump: parent, share, account team and a scope reading a managed table decide');
 like($actions_before, qr/routine\|convert_lead\(integer\)\|leads\|convert/, 'before dump: the routine is protected');
 unlike($actions_before, qr/invoices\|delete/, 'before dump: invoices has no delete');
 is($tenants_before, join("\n",
@@ -214,7 +245,7 @@ my $tokens_before = $src->safe_psql('crm', $tokens_q);
 like($tokens_before, qr/^manager api\|[0-9a-f]{12}\|[0-9a-f]{64}\|manager\|\{contracts\.read,leads\.read\}\|[^|]+\|postgres\|\|\nold api\|[0-9a-f]{12}\|[0-9a-f]{64}\|manager\|\{leads\.read\}\|[^|]+\|postgres\|\|\d{4}-[^\n]+\nmanager api\|t\|[^\n]+\nold api\|f\|$/,
 	'before dump: api_tokens and token_usage rows (the live token used, the revoked one not)');
 my $sensitive_before = $src->safe_psql('crm', $sensitive_q);
-is($sensitive_before, "contracts|contracts|t\ninvoices|invoices|t\nleads|leads|f",
+is($sensitive_before, "accounts|accounts|f\ncontracts|contracts|t\ndeals|deals|f\ninvoices|invoices|t\nleads|leads|f",
 	'before dump: contracts and invoices are sensitive');
 my $audit_before = $src->safe_psql('crm', $audit_q);
 my $records_before = () = $audit_before =~ /^/mg;
@@ -256,6 +287,7 @@ is($dst->safe_psql('crm', $tokens_q), $tokens_before, 'api_tokens and token_usag
 is($dst->safe_psql('crm', $sensitive_q), $sensitive_before, 'sensitive marks restored');
 is($dst->safe_psql('crm', $tenants_q), $tenants_before, 'the tenants of permission sets and roles restored');
 is($dst->safe_psql('crm', $actions_q), $actions_before, 'actions, their grants and protected routines restored');
+is($dst->safe_psql('crm', $access_q), $access_before, 'parents, shares and account teams restored, and decide the same');
 ($ret, $out, $err) = $dst->psql('crm', q{SET ROLE acme_admin; SELECT crmperm.grant('Capture', 'leads', ARRAY['read'])});
 like($err, qr/permission denied: role "acme_admin" of tenant "acme" may not change global permission set "Capture"/,
 	'after restore: the tenant administrator still changes no global set');
