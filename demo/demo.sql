@@ -429,3 +429,47 @@ SELECT crmperm.require('console.access');
 RESET ROLE;
 \echo '-- the invoices afterwards, as the DBA:'
 SELECT id, status FROM invoices ORDER BY id;
+
+\echo
+\echo '=============================================================================='
+\echo '13. Records across tables: invoices follow their client; an account team;'
+\echo '    an account shared for a deal'
+\echo '=============================================================================='
+\echo 'Invoices follow their client (scope parent, through invoices.client_id).'
+\echo 'erin, an account executive, reads the clients on whose account team she is'
+\echo '(scope assigned), and through them their invoices.'
+\o /dev/null
+CREATE ROLE erin LOGIN IN ROLE crm_users;
+SELECT crmperm.set_parent('invoices', 'clients', '{client_id}');
+SELECT crmperm.create_permission_set('Account executive');
+SELECT crmperm.grant('Account executive', 'clients', '{read}', scope => 'assigned');
+SELECT crmperm.grant('Account executive', 'invoices', '{read}', scope => 'parent');
+SELECT crmperm.assign_permission_set('erin', 'Account executive');
+SELECT crmperm.assign_record('clients', 1, 'erin');      -- erin is on Stark's account team
+\o
+\echo '-- as erin (SET ROLE erin):'
+SET ROLE erin;
+\set QUIET off
+\set ECHO queries
+\echo '-- allowed: Stark and its invoices; nothing of Wayne'
+SELECT c.name, i.id AS invoice, i.amount FROM clients c JOIN invoices i ON i.client_id = c.id;
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+\echo ''
+\echo 'For a deal, the DBA shares Wayne with erin until the end of the year.'
+\o /dev/null
+SELECT crmperm.share('clients', 2, 'erin', '{read}', valid_until => date_trunc('year', now()) + interval '1 year');
+\o
+SET ROLE erin;
+\set QUIET off
+\set ECHO queries
+\echo '-- allowed: now Wayne and its invoice too'
+SELECT c.name, i.id AS invoice, i.amount FROM clients c JOIN invoices i ON i.client_id = c.id ORDER BY i.id;
+\set ECHO none
+\set QUIET on
+RESET ROLE;
+\echo '-- why erin reads invoice 2, as the DBA:'
+SELECT action, allowed, regexp_replace(via, 'until .*', 'until the end of the year') AS via
+  FROM crmperm.explain_access('erin', 'invoices', 2);
+SELECT resource, key, principal, actions FROM crmperm.shares;
