@@ -333,7 +333,8 @@ SELECT resource, action FROM crmperm.audit_log WHERE kind = 'denial' AND action 
  ORDER BY seq;
 
 -- cleanup
-SELECT crmperm.revoke_token(n) FROM unnest(ARRAY['ra orders', 'ra clients']) n;
+DELETE FROM crmperm.token_usage WHERE name IN ('ra orders', 'ra clients');
+DELETE FROM crmperm.api_tokens WHERE name IN ('ra orders', 'ra clients');
 SELECT crmperm.unmanage_table(t) FROM unnest(ARRAY['ra_lines', 'ra_offices', 'ra_orders', 'ra_regions', 'ra_clients', 'ra_notes', 'ra_accounts']::regclass[]) t;
 DROP TABLE ra_offices, ra_regions, ra_lines, ra_orders, ra_clients, ra_notes, ra_accounts CASCADE;
 DROP FUNCTION ra_order_ids();
