@@ -200,6 +200,12 @@ BEGIN
     END;
     FOREACH t IN ARRAY crmperm._predicate_reads(r.tbl, predicate) LOOP
         PERFORM crmperm._refuse_scope_loop(r.resource, t, pg_catalog.format('scope "%s"', scope));
+        IF EXISTS (SELECT FROM crmperm.field_grants g WHERE g.resource = r.resource AND g.scope = _define_scope.scope) THEN
+            RAISE EXCEPTION 'scope "%" of resource "%" cannot read "%": field grants use it', scope, r.resource, t
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'A field grant''s scope cannot read another managed table.',
+                      HINT = 'Define a new scope for this predicate.';
+        END IF;
     END LOOP;
     INSERT INTO crmperm.scopes VALUES (r.resource, scope, predicate)
     ON CONFLICT ON CONSTRAINT scopes_pkey DO UPDATE SET predicate = excluded.predicate;
@@ -219,6 +225,38 @@ BEGIN
                   DETAIL = 'A field grant''s scope cannot read another managed table.',
                   HINT = 'Grant the field with another scope, or on every row the principal reads.';
     END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crmperm._grant_field(permission_set text, resource text, field name,
+    privileges text[], scope text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r crmperm.resources;
+BEGIN
+    PERFORM crmperm._permission_set(permission_set);
+    r := crmperm._resource(resource);
+    PERFORM crmperm._field(r, field);
+    privileges := crmperm._check_list(privileges, ARRAY['read', 'create', 'update'], 'field privilege');
+    IF NOT 'read' = ANY (privileges) THEN
+        RAISE EXCEPTION 'cannot grant % on field "%.%" without read',
+                        array_to_string(privileges, ' and '), r.resource, field
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Writing a field that reads as its mask would write the mask back.',
+                  HINT = 'Grant {read,create} (create-once), {read,update} or {read,create,update}.';
+    END IF;
+    PERFORM crmperm._check_scope(r, scope);
+    PERFORM crmperm._check_field_scope(r, scope);
+    IF scope <> 'all' AND privileges && ARRAY['create', 'update'] THEN
+        PERFORM crmperm._check_hash_grants(r.resource, field,
+            (SELECT f.mask FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = _grant_field.field),
+            ARRAY[permission_set]);
+    END IF;
+    INSERT INTO crmperm.field_grants VALUES (permission_set, r.resource, field,
+        ARRAY(SELECT x FROM unnest(ARRAY['read', 'create', 'update']) x WHERE x = ANY (privileges)),
+        scope)
+    ON CONFLICT ON CONSTRAINT field_grants_pkey
+    DO UPDATE SET privileges = excluded.privileges, scope = excluded.scope;
 END
 $$;
 

@@ -229,6 +229,16 @@ RESET ROLE;
 SELECT crmperm.define_scope('ra_offices', 'big_client_region',
     $$EXISTS (SELECT FROM public.ra_clients c WHERE c.id = 1)$$);
 SELECT crmperm.define_scope('ra_clients', 'self', $$id IN (SELECT id FROM public.ra_clients)$$);
+-- field grants cannot use scopes that read other managed tables
+SELECT crmperm.define_scope('ra_orders', 'plain', $$total > 100$$);
+SELECT crmperm.protect_field('ra_orders', 'total');
+SELECT crmperm.grant_field('RA Rep', 'ra_orders', 'total', ARRAY['read'], 'plain');
+SELECT crmperm.define_scope('ra_orders', 'plain', $$client_id IN (SELECT id FROM public.ra_clients)$$);
+SELECT crmperm.define_scope('ra_orders', 'of_clients', $$client_id IN (SELECT id FROM public.ra_clients)$$);
+SELECT crmperm.grant_field('RA Rep', 'ra_orders', 'total', ARRAY['read'], 'of_clients');
+SELECT crmperm.grant_field('RA Rep', 'ra_orders', 'total', ARRAY['read'], 'parent');
+SELECT crmperm.revoke_field('RA Rep', 'ra_orders', 'total');
+SELECT crmperm.unprotect_field('ra_orders', 'total');
 SELECT crmperm.define_scope('ra_clients', 'via_lines',
     $$EXISTS (SELECT FROM public.ra_lines l WHERE l.order_id = 10)$$);
 

@@ -223,6 +223,8 @@ script rd_granted masked.pgb t_granted "$own"
 script rd_unprotected masked.pgb t_unprotected "$own"
 script rt_protected routine.pgb routine_protected "$any"
 script rt_plain routine.pgb routine_plain "$any"
+script ch_parent child.pgb p_children "$own"
+script ch_native child.pgb n_children "$own"
 
 # One CPU for both sides.  This machine is a shared VM: its speed changes
 # from one second to the next (steal time, other clusters), so A and B are
@@ -315,6 +317,8 @@ for proto in prepared simple; do
         crmperm_fields rd_granted crmperm_fields rd_unprotected
     compare "routine call: protected (action granted) / the same routine unprotected" $proto ">= 0.99" \
         crmperm_bench rt_protected crmperm_bench rt_plain
+    compare "child read: crmperm scope parent / native EXISTS policy (100k parents, 1M children)" \
+        $proto ">= 1.0" crmperm_bench ch_parent crmperm_bench ch_native
 done
 
 # -------------------------------------------------------------------------

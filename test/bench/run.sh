@@ -15,6 +15,8 @@
 #   all 3 fields granted / no field protected               goal >= 0.99
 # A protected routine (its action granted) / the same routine unprotected:
 #                                                            goal >= 0.99
+# A child read with scope parent (100,000 parents, 1,000,000 children) / the
+# same rule as a native EXISTS policy:                        goal >= 1.0
 # Then the cold start of the decision cache, and instructions
 # per query counted by callgrind (exact, and where they go).  The tables are
 # printed at the end and written to test/bench/results.md.

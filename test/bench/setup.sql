@@ -71,6 +71,41 @@ ALTER TABLE t_native_owned ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY owned ON t_native_owned TO bench
     USING (owner_id = 'u0') WITH CHECK (owner_id = 'u0');
 
+-- Rows controlled by their parent: 100,000 parents (u0 owns 1% of them),
+-- 1,000,000 children (10 per parent, child id p's parent is p for p <=
+-- 100,000).  crmperm: parents scope owned, children scope parent.  Native:
+-- the same, written by hand: the parents' owner policy, and on the children
+-- EXISTS over the parents (whose own policy applies inside).
+CREATE FUNCTION pg_temp.make_family(parents text, children text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TABLE %I (id int PRIMARY KEY, owner_id text NOT NULL, filler char(84)) '
+                   'WITH (autovacuum_enabled = off)', parents);
+    EXECUTE format('INSERT INTO %I SELECT g, ''u'' || (g %% 100), '''' FROM generate_series(1, 100000) g',
+                   parents);
+    EXECUTE format('CREATE INDEX ON %I (owner_id)', parents);
+    EXECUTE format('CREATE TABLE %I (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES %I, '
+                   'amount int NOT NULL, filler char(84)) WITH (autovacuum_enabled = off)',
+                   children, parents);
+    EXECUTE format('INSERT INTO %I SELECT g, 1 + (g - 1) %% 100000, g %% 1000, '''' '
+                   'FROM generate_series(1, 1000000) g', children);
+    EXECUTE format('CREATE INDEX ON %I (parent_id)', children);
+    EXECUTE format('GRANT SELECT ON %I, %I TO bench', parents, children);
+END
+$$;
+SELECT pg_temp.make_family('p_parents', 'p_children');
+SELECT pg_temp.make_family('n_parents', 'n_children');
+SELECT crmperm.manage_table('p_parents', owner_column => 'owner_id');
+SELECT crmperm.manage_table('p_children');
+SELECT crmperm.set_parent('p_children', 'p_parents', ARRAY['parent_id']);
+SELECT crmperm.grant('Bench owned', 'p_parents', ARRAY['read'], scope => 'owned');
+SELECT crmperm.grant('Bench owned', 'p_children', ARRAY['read'], scope => 'parent');
+ALTER TABLE n_parents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY owned ON n_parents TO bench USING (owner_id = 'u0');
+ALTER TABLE n_children ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY by_parent ON n_children TO bench
+    USING (EXISTS (SELECT 1 FROM n_parents p WHERE p.id = parent_id));
+
 -- Statistics from every row (the sample is 300 x the target), so twin tables
 -- get the same statistics and the planner does the same work on both.
 SET default_statistics_target = 400;

@@ -242,4 +242,39 @@ is(scalar(() = $log =~ /ERROR:  permission denied: role "\w+" lacks/g), 13,
 	'standby log: the only errors are the 13 denials this test provoked');
 is(scalar(() = $log =~ /ERROR:/g), 13, 'standby log: no other error');
 
+# Record access (1.5): a parent, a share and an account team, made on the
+# primary, decide on the standby; a share made or removed there reaches a
+# plan prepared in an open standby session at replay.
+$primary->safe_psql('crm', q{
+CREATE TABLE accounts (id int PRIMARY KEY, owner_id text);
+CREATE TABLE notes (id int PRIMARY KEY, account_id int NOT NULL REFERENCES accounts);
+INSERT INTO accounts VALUES (1, 'u1'), (2, 'u2'), (3, 'u3');
+INSERT INTO notes VALUES (10, 1), (20, 2), (30, 3);
+GRANT SELECT ON accounts, notes TO crm_users;
+SELECT crmperm.manage_table('accounts', owner_column => 'owner_id');
+SELECT crmperm.manage_table('notes');
+SELECT crmperm.set_parent('notes', 'accounts', ARRAY['account_id']);
+SELECT crmperm.create_permission_set('Accounts');
+SELECT crmperm.grant('Accounts', 'accounts', ARRAY['read'], scope => 'owned');
+SELECT crmperm.grant('Accounts', 'notes', ARRAY['read'], scope => 'parent');
+SELECT crmperm.assign_permission_set('rep', 'Accounts');
+SELECT crmperm.share('accounts', 2, 'rep', ARRAY['read']);
+});
+$primary->wait_for_catchup($standby);
+my $notes = q{SELECT string_agg(id::text, ',' ORDER BY id) FROM notes};
+is($standby->safe_psql('crm', "SET ROLE rep; $notes"), '10,20',
+	'standby: rep reads the notes of its own account and of the one shared with it');
+my $rep2 = $standby->background_psql('crm', on_error_stop => 0);
+$rep2->query_safe("SET plan_cache_mode = force_generic_plan; SET ROLE rep; PREPARE notes_ids AS $notes");
+is($rep2->query_safe('EXECUTE notes_ids'), '10,20', 'open standby session: notes through parent and share');
+$primary->safe_psql('crm', q{
+SELECT crmperm.unshare('accounts', 2, 'rep');
+SELECT crmperm.grant('Accounts', 'accounts', ARRAY['read'], scope => 'assigned');
+SELECT crmperm.assign_record('accounts', 3, 'rep');
+});
+$primary->wait_for_catchup($standby);
+is($rep2->query_safe('EXECUTE notes_ids'), '30',
+	'open standby session: the share removed and the account team replayed, cached plan');
+$rep2->quit;
+
 done_testing();
