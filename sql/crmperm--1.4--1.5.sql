@@ -32,6 +32,8 @@ CREATE TABLE crmperm.record_access (
     actions     text[],
     valid_until timestamptz,
     tenant_id   text,           -- the row's tenant, when its table has one
+    owner_value text,           -- share: the row's owner when shared (the share
+                                -- holds while the row has that owner)
     granted_by  text NOT NULL,
     granted_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     grantee     text GENERATED ALWAYS AS (
@@ -68,10 +70,13 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON crmperm.record_access
 -- The enforcement code's helpers.
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION crmperm._record_keys(kind text, resource text, action text, principal oid)
+-- (with_owner: each key followed by chr(31) and the owner value it was
+-- shared under)
+CREATE FUNCTION crmperm._record_keys(kind text, resource text, action text, principal oid,
+                                     with_owner boolean)
 RETURNS SETOF text
     LANGUAGE c STABLE PARALLEL RESTRICTED ROWS 10 AS 'MODULE_PATHNAME', 'crmperm_record_keys';
-GRANT EXECUTE ON FUNCTION crmperm._record_keys(text, text, text, oid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION crmperm._record_keys(text, text, text, oid, boolean) TO PUBLIC;
 
 -- The managed resources a custom scope predicate reads.
 CREATE FUNCTION crmperm._predicate_reads(tbl regclass, predicate text) RETURNS text[]
@@ -342,6 +347,8 @@ $$;
 
 CREATE FUNCTION crmperm._key_column(r crmperm.resources, OUT col name, OUT typ regtype)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    base regtype;
 BEGIN
     SELECT a.attname, a.atttypid INTO col, typ
       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -350,6 +357,18 @@ BEGIN
         RAISE EXCEPTION 'resource "%" has no single-column primary key', r.resource
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Shared rows and account teams name a row by the value of its primary key.';
+    END IF;
+    -- a key is kept as text: only types whose text does not depend on the
+    -- session's settings (DateStyle, extra_float_digits, ...)
+    base := typ;
+    WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'd' LOOP
+        base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = base);
+    END LOOP;
+    IF base NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
+            'numeric'::regtype, 'text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'uuid'::regtype) THEN
+        RAISE EXCEPTION 'resource "%" has a primary key of type %', r.resource, typ
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Shared rows and account teams name a row by a key of type smallint, integer, bigint, numeric, text, varchar, char or uuid.';
     END IF;
 END
 $$;
@@ -384,39 +403,45 @@ BEGIN
 END
 $$;
 
--- May the caller share (or put on an account team) this row?  A superuser
--- or super admin; a holder of manage_permissions (a tenant administrator:
--- rows of its tenant); or the row's owner (owner column = its user id)
--- holding the system permission share.  Denials are audited.
+-- May the caller share this row (what: share, unshare), or put it on an
+-- account team (assign, unassign)?  A superuser or super admin; a holder of
+-- manage_permissions (a tenant administrator: rows of its tenant); for a
+-- share, also the row's owner (owner column = its user id, same tenant)
+-- holding the system permission share.  Only a global administrator learns
+-- that a row does not exist.  Denials are audited, as the caller.
 CREATE FUNCTION crmperm._check_record_right(r crmperm.resources, key text, what text,
-                                            OUT keytext text, OUT tenant text)
+                                            OUT keytext text, OUT tenant text, OUT owner text,
+                                            OUT admin boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     me regrole := crmperm._caller();
-    admin boolean := crmperm._token_name() IS NULL AND crmperm._holds_system(me, 'manage_permissions');
     row record;
     my_tenant text := crmperm._admin_tenant();
 BEGIN
     IF crmperm._token_name() IS NOT NULL THEN
-        PERFORM crmperm._deny_record(r.resource, key, what);
+        PERFORM crmperm._deny_record(r.resource, key, what, 'rights');
     END IF;
+    admin := crmperm._holds_system(me, 'manage_permissions');
     row := crmperm._record_row(r, key, admin);
     keytext := row.keytext;
     tenant := row.tenant;
-    IF admin AND keytext IS NULL THEN
+    owner := row.owner;
+    IF admin AND my_tenant IS NULL AND keytext IS NULL THEN
         RAISE EXCEPTION 'row % of resource "%" does not exist', key, r.resource USING ERRCODE = 'no_data_found';
     END IF;
-    IF admin AND (my_tenant IS NULL OR (r.tenant_column IS NOT NULL AND my_tenant = row.tenant)) THEN
+    IF admin AND keytext IS NOT NULL
+       AND (my_tenant IS NULL OR (r.tenant_column IS NOT NULL AND my_tenant = row.tenant)) THEN
         RETURN;
     END IF;
-    IF keytext IS NOT NULL AND crmperm._token_name() IS NULL
+    admin := false;
+    IF what IN ('share', 'unshare') AND keytext IS NOT NULL
        AND crmperm._holds_system(me, 'share') AND r.owner_column IS NOT NULL
        AND row.owner = (SELECT p.user_id FROM crmperm.principals p WHERE p.principal = me)
        AND (r.tenant_column IS NULL
             OR row.tenant = (SELECT p.tenant_id FROM crmperm.principals p WHERE p.principal = me)) THEN
         RETURN;
     END IF;
-    PERFORM crmperm._deny_record(r.resource, key, what);
+    PERFORM crmperm._deny_record(r.resource, key, what, 'rights');
 END
 $$;
 
@@ -430,8 +455,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The denial of share(), assign_record() and their reverse (audited).
-CREATE FUNCTION crmperm._deny_record(resource text, key text, what text) RETURNS void
+CREATE FUNCTION crmperm._deny_record(resource text, key text, what text, reason text) RETURNS void
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_deny_record';
+-- Does the principal hold the action on the row (key as text)?
+CREATE FUNCTION crmperm._may_on_row(principal oid, resource text, action text, key text)
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_may_on_row';
 
 -- Grant or remove one entry.  kind share: actions the resource has, beyond
 -- create, export and import; the principal must be of the row's tenant.
@@ -444,7 +472,6 @@ DECLARE
     r crmperm.resources := crmperm._resource(resource);
     target record;
     a text;
-    grantee_tenant text;
 BEGIN
     IF principal IS NULL AND role IS NULL AND team IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN _record_grant.role IS NOT NULL THEN 'role'
@@ -469,31 +496,35 @@ BEGIN
     END IF;
     PERFORM crmperm._check_until(valid_until);
     target := crmperm._check_record_right(r, key, CASE kind WHEN 'share' THEN 'share' ELSE 'assign' END);
-    IF principal IS NOT NULL AND r.tenant_column IS NOT NULL THEN
-        SELECT p.tenant_id INTO grantee_tenant FROM crmperm.principals p WHERE p.principal = _record_grant.principal;
-        IF grantee_tenant IS DISTINCT FROM target.tenant THEN
-            RAISE EXCEPTION 'cannot % row % of resource "%" with role "%" of another tenant',
-                    CASE kind WHEN 'share' THEN 'share' ELSE 'assign' END, key, r.resource, principal
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'The tenant boundary holds for shared and assigned rows.';
-        END IF;
+    -- an owner shares only what it may do on the row itself
+    IF kind = 'share' AND NOT target.admin THEN
+        FOREACH a IN ARRAY actions LOOP
+            IF NOT crmperm._may_on_row(crmperm._caller(), r.resource, a, target.keytext) THEN
+                PERFORM crmperm._deny_record(r.resource, key, 'share', 'rights');
+            END IF;
+        END LOOP;
     END IF;
-    IF role IS NOT NULL AND r.tenant_column IS NOT NULL
-       AND (SELECT x.tenant_id FROM crmperm.roles x WHERE x.name = _record_grant.role) IS DISTINCT FROM target.tenant
-       AND (SELECT x.tenant_id FROM crmperm.roles x WHERE x.name = _record_grant.role) IS NOT NULL THEN
-        RAISE EXCEPTION 'cannot share row % of resource "%" with role "%" of another tenant', key, r.resource, role
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'The tenant boundary holds for shared and assigned rows.';
+    IF r.tenant_column IS NOT NULL
+       AND ((principal IS NOT NULL
+             AND (SELECT p.tenant_id FROM crmperm.principals p WHERE p.principal = _record_grant.principal)
+                 IS DISTINCT FROM target.tenant)
+            OR (role IS NOT NULL
+                AND (SELECT x.tenant_id FROM crmperm.roles x WHERE x.name = _record_grant.role) IS NOT NULL
+                AND (SELECT x.tenant_id FROM crmperm.roles x WHERE x.name = _record_grant.role)
+                    IS DISTINCT FROM target.tenant)) THEN
+        PERFORM crmperm._deny_record(r.resource, key, CASE kind WHEN 'share' THEN 'share' ELSE 'assign' END,
+                                     'tenant');
     END IF;
     IF kind = 'share' AND NOT EXISTS (SELECT FROM crmperm.shared_resources s WHERE s.resource = r.resource) THEN
         INSERT INTO crmperm.shared_resources VALUES (r.resource);
     END IF;
     INSERT INTO crmperm.record_access AS x (resource, key, kind, principal, role, team, actions,
-                                            valid_until, tenant_id, granted_by)
+                                            valid_until, tenant_id, owner_value, granted_by)
     VALUES (r.resource, target.keytext, kind, principal, role, team, actions, valid_until,
-            target.tenant, crmperm._caller()::text)
+            target.tenant, CASE kind WHEN 'share' THEN target.owner END, crmperm._caller()::text)
     ON CONFLICT ON CONSTRAINT record_access_entry DO UPDATE
        SET actions = excluded.actions, valid_until = excluded.valid_until,
+           owner_value = excluded.owner_value,
            granted_by = excluded.granted_by, granted_at = excluded.granted_at;
 END
 $$;
@@ -592,6 +623,7 @@ DECLARE
     admin boolean := crmperm._token_name() IS NULL AND crmperm._holds_system(me, 'manage_permissions');
     my_tenant text := crmperm._admin_tenant();
     my_user text := (SELECT p.user_id FROM crmperm.principals p WHERE p.principal = me);
+    my_own_tenant text := (SELECT p.tenant_id FROM crmperm.principals p WHERE p.principal = me);
     r crmperm.resources;
     k record;
 BEGIN
@@ -600,7 +632,7 @@ BEGIN
                             x.granted_by, x.granted_at
                        FROM crmperm.record_access x
                       WHERE x.kind = _record_entries.kind
-                        AND (my_tenant IS NULL OR x.tenant_id IS NULL OR x.tenant_id = my_tenant);
+                        AND (my_tenant IS NULL OR x.tenant_id = my_tenant);
         RETURN;
     END IF;
     RETURN QUERY SELECT x.resource, x.key, x.principal, x.role, x.team, x.actions, x.valid_until,
@@ -620,9 +652,10 @@ BEGIN
             'SELECT x.resource, x.key, x.principal, x.role, x.team, x.actions, x.valid_until, x.granted_by, x.granted_at
                FROM crmperm.record_access x JOIN %s t ON t.%I = x.key::%s
               WHERE x.resource = $1 AND x.kind = $2 AND t.%I::text = $3
-                AND x.granted_by IS DISTINCT FROM $4 AND x.principal IS DISTINCT FROM $5',
+                AND x.granted_by IS DISTINCT FROM $4 AND x.principal IS DISTINCT FROM $5
+                AND ($6 OR x.tenant_id IS NOT DISTINCT FROM $7)',
             r.tbl, k.col, k.typ, r.owner_column)
-          USING r.resource, kind, my_user, me::text, me;
+          USING r.resource, kind, my_user, me::text, me, r.tenant_column IS NULL, my_own_tenant;
     END LOOP;
 END
 $$;
@@ -737,7 +770,7 @@ REVOKE ALL ON FUNCTION crmperm._predicate_reads(regclass, text), crmperm._scope_
     crmperm._set_parent(text, text, name[]), crmperm._key_column(crmperm.resources),
     crmperm._record_row(crmperm.resources, text, boolean),
     crmperm._check_record_right(crmperm.resources, text, text), crmperm._holds_system(regrole, text),
-    crmperm._deny_record(text, text, text),
+    crmperm._deny_record(text, text, text, text), crmperm._may_on_row(oid, text, text, text),
     crmperm._record_grant(text, text, text, regrole, text, text, text[], timestamptz),
     crmperm._record_revoke(text, text, text, regrole, text, text),
     crmperm._share(text, anyelement, regrole, text[], timestamptz),
@@ -767,12 +800,27 @@ RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_row_scope';
 -- 42", "shared by bob until 2027-01-01 00:00:00+00", "assigned".  A row
 -- that does not exist is, for anyone but an administrator, a row outside
 -- every scope.
+-- The resource of a row: a table's (an application permission has no rows).
+CREATE FUNCTION crmperm._explain_resource(resource text) RETURNS crmperm.resources
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM crmperm._not_null(resource, 'resource');
+    IF NOT EXISTS (SELECT FROM crmperm.resources x WHERE x.resource = _explain_resource.resource)
+       AND EXISTS (SELECT FROM crmperm.actions a WHERE a.resource = _explain_resource.resource) THEN
+        RAISE EXCEPTION 'resource "%" is not a table', resource
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'An application permission holds for no row: use crmperm.explain_access(principal, resource).';
+    END IF;
+    RETURN crmperm._resource(resource);
+END
+$$;
+
 CREATE FUNCTION crmperm._explain_access(principal regrole, resource text, key anyelement)
 RETURNS TABLE (action text, allowed boolean, via text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
-    r crmperm.resources := crmperm._resource(resource);
+    r crmperm.resources := crmperm._explain_resource(resource);
     k record := crmperm._key_column(r);
     keytext text;
     e record;
@@ -783,12 +831,21 @@ DECLARE
     grantees text[];
 BEGIN
     PERFORM crmperm._not_null(key, 'key');
+    IF crmperm._token_name() IS NOT NULL THEN
+        RAISE EXCEPTION 'crmperm.explain_access() with a key is not available under a token'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It reads the row with crmperm''s rights, which a token never has.',
+                  HINT = 'Ask without a token, or use crmperm.check(action, key).';
+    END IF;
     keytext := (crmperm._record_row(r, key::text, true)).keytext;
-    IF keytext IS NULL AND crmperm._holds_system(crmperm._caller(), 'manage_permissions') THEN
+    IF keytext IS NULL AND crmperm._admin_tenant() IS NULL
+       AND crmperm._holds_system(crmperm._caller(), 'manage_permissions') THEN
         RAISE EXCEPTION 'row % of resource "%" does not exist', key, r.resource USING ERRCODE = 'no_data_found';
     END IF;
     SELECT * INTO par FROM crmperm.parents x WHERE x.resource = r.resource;
-    IF par.resource IS NOT NULL AND keytext IS NOT NULL THEN
+    -- (the parent's key is the child's foreign key: not shown when a field of it is protected)
+    IF par.resource IS NOT NULL AND keytext IS NOT NULL
+       AND NOT EXISTS (SELECT FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = ANY (par.fk_columns)) THEN
         EXECUTE pg_catalog.format('SELECT concat_ws('', '', %s) FROM %s WHERE %I = $1::%s',
                                   (SELECT string_agg(pg_catalog.format('%I::text', c), ', ') FROM unnest(par.fk_columns) c),
                                   r.tbl, k.col, k.typ)
@@ -825,7 +882,7 @@ BEGIN
             FOREACH s IN ARRAY string_to_array(e.scope, ' or ') LOOP
                 IF crmperm._row_scope(principal, r.resource, e.action, s, keytext) THEN
                     vias := vias || CASE WHEN s = 'parent' AND NOT EXISTS (SELECT FROM crmperm.scopes c WHERE c.resource = r.resource AND c.scope = 'parent')
-                                         THEN pg_catalog.format('scope parent: via %s %s', par.parent, parent_key)
+                                         THEN pg_catalog.format('scope parent: via %s%s', par.parent, ' ' || parent_key)
                                          ELSE 'scope ' || s END;
                 END IF;
             END LOOP;
@@ -848,5 +905,62 @@ $$;
 CREATE FUNCTION crmperm.explain_access(principal regrole, resource text, key anyelement)
 RETURNS TABLE (action text, allowed boolean, via text)
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
-REVOKE ALL ON FUNCTION crmperm._row_scope(oid, text, text, text, text),
+REVOKE ALL ON FUNCTION crmperm._row_scope(oid, text, text, text, text), crmperm._explain_resource(text),
     crmperm._explain_access(regrole, text, anyelement) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- lint(): scope parent that admits nothing.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION crmperm._lint_record_access()
+RETURNS TABLE (severity text, finding text, object text, detail text, fix text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    -- a grant with scope parent on a resource without a parent (its parent
+    -- was unmanaged): it admits no row
+    SELECT 'warning', 'parent_scope_without_parent', g.resource,
+           pg_catalog.format('Permission set "%s" grants %s.%s with scope parent, but resource %s has no parent: the grant admits no row.',
+                             g.permission_set, g.resource, g.action, g.resource),
+           pg_catalog.format('SELECT crmperm.set_parent(%L, <parent>, <foreign key columns>);', g.resource)
+      FROM (SELECT o.permission_set, o.resource, o.action, o.scope FROM crmperm.object_grants o
+            UNION ALL
+            SELECT a.permission_set, a.resource, a.action, a.scope FROM crmperm.action_grants a) g
+     WHERE g.scope = 'parent'
+       AND NOT EXISTS (SELECT FROM crmperm.parents p WHERE p.resource = g.resource)
+       AND NOT EXISTS (SELECT FROM crmperm.scopes s WHERE s.resource = g.resource AND s.scope = 'parent')
+    UNION ALL
+    -- a parent whose foreign key was dropped: scope parent admits no row
+    SELECT 'warning', 'parent_without_foreign_key', p.resource,
+           pg_catalog.format('Resource %s follows %s through (%s), but no such foreign key exists any more: scope parent admits no row.',
+                             p.resource, p.parent, pg_catalog.array_to_string(p.fk_columns, ', ')),
+           pg_catalog.format('ALTER TABLE %s ADD FOREIGN KEY (%s) REFERENCES %s;', c.tbl,
+                             pg_catalog.array_to_string(p.fk_columns, ', '), pr.tbl)
+      FROM crmperm.parents p
+      JOIN crmperm.resources c ON c.resource = p.resource
+      JOIN crmperm.resources pr ON pr.resource = p.parent
+     WHERE NOT EXISTS (SELECT FROM pg_constraint k
+                        WHERE k.contype = 'f' AND k.conrelid = c.tbl AND k.confrelid = pr.tbl
+                          AND k.conkey = ARRAY(SELECT a.attnum FROM unnest(p.fk_columns) WITH ORDINALITY u(n, o)
+                                                 JOIN pg_attribute a ON a.attrelid = c.tbl AND a.attname = u.n
+                                                ORDER BY u.o)::int2[])
+$$;
+REVOKE ALL ON FUNCTION crmperm._lint_record_access() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION crmperm._lint()
+RETURNS TABLE (severity text, finding text, object text, detail text, fix text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+SELECT f.severity, f.finding, f.object, f.detail, f.fix
+  FROM (
+    SELECT * FROM crmperm._lint_base()
+    UNION ALL SELECT * FROM crmperm._lint_attachments()
+    UNION ALL SELECT * FROM crmperm._lint_side_channels()
+    UNION ALL SELECT * FROM crmperm._lint_tenant()
+    UNION ALL SELECT * FROM crmperm._lint_routines()
+    UNION ALL SELECT * FROM crmperm._lint_record_access()
+  ) f
+ -- a protected routine's callers need its action: reaching tables with its
+ -- owner's rights is its point (_lint_routines reports what could replace it)
+ WHERE NOT (f.finding = 'definer_routine_bypasses_crmperm'
+            AND EXISTS (SELECT FROM crmperm.routines r WHERE r.routine::text = f.object))
+ ORDER BY CASE f.severity WHEN 'error' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END,
+          f.finding COLLATE "C", f.object COLLATE "C", f.detail COLLATE "C"
+$$;

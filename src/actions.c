@@ -55,6 +55,7 @@ PG_FUNCTION_INFO_V1(crmperm_require_row);
 PG_FUNCTION_INFO_V1(crmperm_check_row);
 PG_FUNCTION_INFO_V1(crmperm_routine_key);
 PG_FUNCTION_INFO_V1(crmperm_row_scope);
+PG_FUNCTION_INFO_V1(crmperm_may_on_row);
 
 static object_access_hook_type prev_object_access = NULL;
 static needs_fmgr_hook_type prev_needs_fmgr = NULL;
@@ -651,30 +652,53 @@ crm_actions_init(void)
 }
 
 /*
+ * Is the row of rel whose primary key is keytext (as text) inside these
+ * scopes of the principal for the action?  Read as the principal.
+ */
+static bool
+row_in_scopes_as(Oid principal, const CrmRelation *rel, const char *action, List *scopes,
+				 bool shares, const char *keytext)
+{
+	AttrNumber	attno = key_column(rel);
+	Oid			keytype = get_atttype(rel->relid, attno);
+	Oid			input;
+	Oid			ioparam;
+	Datum		key;
+	Oid			save_user;
+	int			save_sec;
+	bool		found;
+
+	getTypeInputInfo(keytype, &input, &ioparam);
+	key = OidInputFunctionCall(input, (char *) keytext, ioparam, -1);
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(principal, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		found = row_in_scopes(rel, action, scopes, shares, key, keytype);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/*
  * crmperm._row_scope(principal, resource, action, scope, key): is the row of
  * the resource whose primary key is key (as text) inside this one scope of
- * the principal for the action?  Read as the principal, shares left out:
- * what explain_access() names, one scope at a time.  Not for PUBLIC.
+ * the principal for the action?  Shares left out: what explain_access()
+ * names, one scope at a time.  Not for PUBLIC.
  */
 Datum
 crmperm_row_scope(PG_FUNCTION_ARGS)
 {
-	Oid			principal;
 	const CrmRelation *rel;
 	CrmScope   *scope;
-	Oid			save_user;
-	int			save_sec;
-	AttrNumber	attno;
-	Oid			keytype;
-	Oid			input;
-	Oid			ioparam;
-	Datum		key;
-	bool		found;
 
 	for (int i = 0; i < 5; i++)
 		if (PG_ARGISNULL(i))
 			PG_RETURN_NULL();
-	principal = PG_GETARG_OID(0);
 	crm_extension_active();
 	rel = crm_relation_by_resource(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (rel == NULL)
@@ -682,22 +706,35 @@ crmperm_row_scope(PG_FUNCTION_ARGS)
 	scope = palloc0(sizeof(CrmScope));
 	strlcpy(scope->name, text_to_cstring(PG_GETARG_TEXT_PP(3)), NAMEDATALEN);
 	scope->until = DT_NOEND;
-	attno = key_column(rel);
-	keytype = get_atttype(rel->relid, attno);
-	getTypeInputInfo(keytype, &input, &ioparam);
-	key = OidInputFunctionCall(input, text_to_cstring(PG_GETARG_TEXT_PP(4)), ioparam, -1);
+	PG_RETURN_BOOL(row_in_scopes_as(PG_GETARG_OID(0), rel, text_to_cstring(PG_GETARG_TEXT_PP(2)),
+									list_make1(scope), false, text_to_cstring(PG_GETARG_TEXT_PP(4))));
+}
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(principal, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		found = row_in_scopes(rel, text_to_cstring(PG_GETARG_TEXT_PP(2)), list_make1(scope), false,
-							  key, keytype);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_user, save_sec);
-	}
-	PG_END_TRY();
-	PG_RETURN_BOOL(found);
+/*
+ * crmperm._may_on_row(principal, resource, action, key): does the principal
+ * hold the action on the row (key as text), as require(action, key) would
+ * answer for it (shares included, tokens aside)?  A sharer shares only what
+ * it may do itself.  Not for PUBLIC.
+ */
+Datum
+crmperm_may_on_row(PG_FUNCTION_ARGS)
+{
+	Oid			principal;
+	const CrmRelation *rel;
+	char	   *action;
+	List	   *scopes;
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_BOOL(false);
+	principal = PG_GETARG_OID(0);
+	crm_extension_active();
+	rel = crm_relation_by_resource(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	action = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (rel == NULL || !crm_action_held(principal, rel->resource, action))
+		PG_RETURN_BOOL(false);
+	if (!row_scopes(principal, rel, action, &scopes) || scopes == NIL)
+		PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(row_in_scopes_as(principal, rel, action, scopes, true,
+									text_to_cstring(PG_GETARG_TEXT_PP(3))));
 }

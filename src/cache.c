@@ -462,7 +462,7 @@ load_relations(void)
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 								   &(bool){false})))
 	{
-		crm_spi_query("SELECT 'crmperm._record_keys(text,text,text,oid)'::pg_catalog.regprocedure",
+		crm_spi_query("SELECT 'crmperm._record_keys(text,text,text,oid,boolean)'::pg_catalog.regprocedure",
 					  InvalidOid);
 		record_keys_fn = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 														SPI_tuptable->tupdesc, 1, &(bool){false}));

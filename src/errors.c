@@ -167,6 +167,27 @@ crm_deny_explain_analyze(Oid roleid, const CrmDecision *d)
 			 errhint("Use EXPLAIN without ANALYZE.")));
 }
 
+/*
+ * Among the scopes of a write, parent needs more than the parent row read:
+ * say what (" Scope parent needs the parent row of clients in the role's
+ * update scope of clients."), or "".
+ */
+static const char *
+parent_note(const char *resource, const char *action, const char *scopes)
+{
+	const CrmRelation *rel = crm_relation_by_resource(resource);
+	char	   *words = pstrdup(scopes);
+	char	   *save = NULL;
+
+	if (rel == NULL || rel->parent[0] == '\0' || strcmp(action, "read") == 0)
+		return "";
+	for (char *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		if (strcmp(w, "parent") == 0)
+			return psprintf(" Scope parent needs the parent row readable and in the role's update scope of %s.",
+							rel->parent);
+	return "";
+}
+
 void
 crm_deny_scope(Oid roleid, const char *resource, const char *action, const char *scopes,
 			   bool new_row, bool field)
@@ -176,10 +197,10 @@ crm_deny_scope(Oid roleid, const char *resource, const char *action, const char 
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" lacks \"%s.%s\" for this row",
 					GetUserNameFromId(roleid, false), resource, action),
-			 new_row ? errdetail("The new row is outside the role's scope for %s.%s: %s.",
-								 resource, action, scopes) :
-			 errdetail("The row is outside the role's scope for %s.%s: %s.",
-					   resource, action, scopes),
+			 new_row ? errdetail("The new row is outside the role's scope for %s.%s: %s.%s",
+								 resource, action, scopes, parent_note(resource, action, scopes)) :
+			 errdetail("The row is outside the role's scope for %s.%s: %s.%s",
+					   resource, action, scopes, parent_note(resource, action, scopes)),
 			 errhint("Write rows inside that scope, or grant a wider one with crmperm.%s().",
 					 field ? "grant_field" : "grant")));
 }

@@ -56,7 +56,8 @@ static row_security_policy_hook_type prev_restrictive = NULL;
  * A row check under way (require(action, key), actions.c): the lookup of the
  * row reads the relation through the action's scopes instead of read's
  * (with the rows shared for the action, unless explain_access() asks about
- * one scope).
+ * one scope: then only that relation's own check leaves them out, never a
+ * policy of another table built meanwhile, which the cache keeps).
  */
 static Oid	row_check_relid = InvalidOid;
 static List *row_check_scopes = NIL;
@@ -616,7 +617,7 @@ crm_scopes_qual(Relation relation, Oid roleid, List *scopes, const char *action,
 	}
 	/* rows shared for the action (none for create: a share names a row) */
 	if (action != NULL && rel->shared && strcmp(action, "create") != 0 &&
-		(row_check_shares || !OidIsValid(row_check_relid)))
+		(row_check_shares || RelationGetRelid(relation) != row_check_relid))
 	{
 		Node	   *shared = crm_record_keys_qual(pstate, relation, "share", rel->resource,
 												  action, roleid);

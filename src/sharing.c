@@ -49,6 +49,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
 #include "parser/parse_node.h"
 #include "parser/parser.h"
@@ -178,8 +179,32 @@ raw_expression(const char *sql)
 }
 
 /*
- * A relation's one-column primary key: its name, type and equality operator;
- * false when it has none.
+ * Key types whose text form does not depend on the session (DateStyle,
+ * IntervalStyle, extra_float_digits, lc_monetary ...): a share's key is
+ * stored as text and read back in another session.
+ */
+static bool
+stable_key_type(Oid type)
+{
+	switch (getBaseType(type))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * A relation's one-column primary key of a type shares can name: its name,
+ * type and equality operator; false when it has none.
  */
 bool
 crm_single_key(Relation relation, char **column, Oid *type, Oid *eqop)
@@ -203,10 +228,13 @@ crm_single_key(Relation relation, char **column, Oid *type, Oid *eqop)
 		Datum		indclass = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indclass, &isnull);
 		Oid			opfamily = get_opclass_family(((oidvector *) DatumGetPointer(indclass))->values[0]);
 
+		Oid			opcintype = get_opclass_input_type(((oidvector *) DatumGetPointer(indclass))->values[0]);
+
 		*column = pstrdup(NameStr(TupleDescAttr(RelationGetDescr(relation), attno - 1)->attname));
 		*type = TupleDescAttr(RelationGetDescr(relation), attno - 1)->atttypid;
-		*eqop = get_opfamily_member(opfamily, *type, *type, BTEqualStrategyNumber);
-		ok = OidIsValid(*eqop);
+		/* (varchar's index opclass is text's) */
+		*eqop = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
+		ok = OidIsValid(*eqop) && stable_key_type(*type);
 	}
 	ReleaseSysCache(tup);
 	return ok;
@@ -225,15 +253,29 @@ crm_record_keys_qual(ParseState *pstate, Relation relation, const char *kind,
 	Oid			type;
 	Oid			eqop;
 	Node	   *qual;
+	const CrmRelation *rel = crm_relation(RelationGetRelid(relation));
+	char	   *args;
 
 	if (!crm_single_key(relation, &column, &type, &eqop))
 		return NULL;
-	qual = raw_expression(psprintf("%s %s ANY (ARRAY(SELECT r.k::%s FROM crmperm._record_keys(%s, %s, %s, %u::pg_catalog.oid) AS r(k)))",
+	args = psprintf("%s, %s, %s, %u::pg_catalog.oid", quote_literal_cstr(kind),
+					quote_literal_cstr(resource), action ? quote_literal_cstr(action) : "NULL", roleid);
+	/*
+	 * A share holds while the row has the owner it was shared under (a row
+	 * given to someone else, or deleted and made again under the same key,
+	 * is not the row that was shared): the key, then key and owner.
+	 */
+	qual = raw_expression(psprintf("%s %s ANY (ARRAY(SELECT r.k::%s FROM crmperm._record_keys(%s, false) AS r(k)))%s",
 								   quote_identifier(column), operator_sql(eqop),
-								   format_type_be_qualified(type), quote_literal_cstr(kind),
-								   quote_literal_cstr(resource),
-								   action ? quote_literal_cstr(action) : "NULL", roleid));
+								   format_type_be_qualified(type), args,
+								   strcmp(kind, "share") == 0 && NameStr(rel->owner_column)[0] ?
+								   psprintf(" AND (%s::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.chr(31)"
+											" OPERATOR(pg_catalog.||) COALESCE(%s::pg_catalog.text, ''))"
+											" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.k FROM crmperm._record_keys(%s, true) AS r(k)))",
+											quote_identifier(column),
+											quote_identifier(NameStr(rel->owner_column)), args) : ""));
 	qual = transformExpr(pstate, qual, EXPR_KIND_POLICY);
+	assign_expr_collations(pstate, qual);
 	{
 		Oid			fn = crm_record_keys_function();
 
@@ -314,6 +356,7 @@ crm_parent_qual(ParseState *pstate, Relation relation, const CrmRelation *rel, O
 				makeString(CRM_SCOPE_ALIAS);
 	}
 	qual = transformExpr(pstate, qual, EXPR_KIND_POLICY);
+	assign_expr_collations(pstate, qual);
 
 	if (action != NULL && strcmp(action, "read") != 0)
 	{
@@ -339,7 +382,7 @@ crm_parent_qual(ParseState *pstate, Relation relation, const CrmRelation *rel, O
 }
 
 /* ---------------------------------------------------------------------------
- * crmperm._record_keys(kind, resource, action, principal): the keys of the
+ * crmperm._record_keys(kind, resource, action, principal, with_owner): the keys of the
  * rows of a resource shared with the principal for an action (kind share),
  * or on whose account team it is (kind team): entries for the role itself,
  * its CRM roles and its teams, not expired.  Only where crmperm put it.
@@ -349,7 +392,8 @@ crm_parent_qual(ParseState *pstate, Relation relation, const CrmRelation *rel, O
 /* One grantee's entries, added to the result. */
 static void
 scan_grantee(Relation heap, Oid indexoid, const char *kind, const char *resource,
-			 const char *action, const char *grantee, Tuplestorestate *store, TupleDesc outdesc)
+			 const char *action, bool with_owner, const char *grantee, Tuplestorestate *store,
+			 TupleDesc outdesc)
 {
 	TupleDesc	desc = RelationGetDescr(heap);
 	AttrNumber	a_resource = attnum_of(desc, "resource");
@@ -358,6 +402,7 @@ scan_grantee(Relation heap, Oid indexoid, const char *kind, const char *resource
 	AttrNumber	a_key = attnum_of(desc, "key");
 	AttrNumber	a_actions = attnum_of(desc, "actions");
 	AttrNumber	a_until = attnum_of(desc, "valid_until");
+	AttrNumber	a_owner = attnum_of(desc, "owner_value");
 	ScanKeyData keys[3];
 	SysScanDesc scan;
 	HeapTuple	tup;
@@ -390,8 +435,17 @@ scan_grantee(Relation heap, Oid indexoid, const char *kind, const char *resource
 			if (!has)
 				continue;
 		}
-		key = PointerGetDatum(pg_detoast_datum_packed((struct varlena *)
-													  DatumGetPointer(heap_getattr(tup, a_key, desc, &isnull))));
+		key = heap_getattr(tup, a_key, desc, &isnull);
+		if (with_owner)
+		{
+			Datum		owner = heap_getattr(tup, a_owner, desc, &isnull);
+
+			key = CStringGetTextDatum(psprintf("%s%c%s", TextDatumGetCString(heap_getattr(tup, a_key, desc, &isnull)),
+											   31, isnull ? "" : TextDatumGetCString(owner)));
+			isnull = false;
+		}
+		else
+			key = PointerGetDatum(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(key)));
 		tuplestore_putvalues(store, outdesc, &key, &isnull);
 	}
 	systable_endscan(scan);
@@ -408,11 +462,13 @@ crmperm_record_keys(PG_FUNCTION_ARGS)
 	Relation	heap;
 	Oid			indexoid;
 	ListCell   *lc;
+	bool		with_owner;
 
 	crm_require_crmperm_call(fcinfo);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
 		return (Datum) 0;
+	with_owner = PG_GETARG_BOOL(4);
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	resource = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	action = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -422,13 +478,15 @@ crmperm_record_keys(PG_FUNCTION_ARGS)
 
 	heap = table_open(catalog_relid("record_access"), AccessShareLock);
 	indexoid = catalog_relid("record_access_lookup");
-	scan_grantee(heap, indexoid, kind, resource, action, psprintf("p%u", p->roleid),
+	scan_grantee(heap, indexoid, kind, resource, action, with_owner, psprintf("p%u", p->roleid),
 				 rsinfo->setResult, rsinfo->setDesc);
 	foreach(lc, p->roles)
-		scan_grantee(heap, indexoid, kind, resource, action, psprintf("r%s", (char *) lfirst(lc)),
+		scan_grantee(heap, indexoid, kind, resource, action, with_owner,
+					 psprintf("r%s", (char *) lfirst(lc)),
 					 rsinfo->setResult, rsinfo->setDesc);
 	foreach(lc, p->team_ids)
-		scan_grantee(heap, indexoid, kind, resource, action, psprintf("t%s", (char *) lfirst(lc)),
+		scan_grantee(heap, indexoid, kind, resource, action, with_owner,
+					 psprintf("t%s", (char *) lfirst(lc)),
 					 rsinfo->setResult, rsinfo->setDesc);
 	table_close(heap, AccessShareLock);
 	return (Datum) 0;
@@ -486,8 +544,11 @@ crmperm_predicate_reads(PG_FUNCTION_ARGS)
 }
 
 /*
- * crmperm._deny_record(resource, key, what): the caller may not share (or
- * assign, unshare, unassign) the row.  Audited.
+ * crmperm._deny_record(resource, key, what, reason): the caller may not
+ * share (or assign, unshare, unassign) the row: reason "rights" (not its
+ * owner with share, nor an administrator of it) or "tenant" (the grantee is
+ * of another tenant).  Audited as the caller, whom the SECURITY DEFINER
+ * implementation does not run as.
  */
 Datum
 crmperm_deny_record(PG_FUNCTION_ARGS)
@@ -496,16 +557,43 @@ crmperm_deny_record(PG_FUNCTION_ARGS)
 	char	   *resource = PG_ARGISNULL(0) ? "?" : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *key = PG_ARGISNULL(1) ? "?" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *what = PG_ARGISNULL(2) ? "share" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	bool		tenant = !PG_ARGISNULL(3) && strcmp(text_to_cstring(PG_GETARG_TEXT_PP(3)), "tenant") == 0;
+	const CrmRelation *rel;
+	Oid			save_user;
+	int			save_sec;
 
-	if (crm_token_active())
-		crm_deny_token_system(crm_token_name(), "share", psprintf("crmperm.%s()", what));
-	crm_audit_event(CRM_AUDIT_DENIAL, resource, what, -1);
+	crm_extension_active();
+	rel = crm_relation_by_resource(resource);
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(caller, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (crm_token_active())
+			crm_deny_token_system(crm_token_name(), "share", psprintf("crmperm.%s()", what));
+		crm_audit_event(CRM_AUDIT_DENIAL, resource, what, -1);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	if (tenant)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: role \"%s\" may not %s row %s of \"%s\" across tenants",
+						GetUserNameFromId(caller, false), what, crm_quote_arg(key), resource),
+				 errdetail("The grantee is of another tenant than the row: the tenant boundary holds for shared and assigned rows.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied: role \"%s\" may not %s row %s of \"%s\"",
 					GetUserNameFromId(caller, false), what, crm_quote_arg(key), resource),
-			 errdetail("Only the row's owner holding the system permission share, or an administrator, may %s it.",
-					   what),
-			 errhint("An administrator grants share with crmperm.grant_system().")));
+			 rel && NameStr(rel->owner_column)[0] == '\0' ?
+			 errdetail("Resource \"%s\" has no owner column: only administrators may %s its rows.",
+					   resource, what) :
+			 strcmp(what, "share") == 0 || strcmp(what, "unshare") == 0 ?
+			 errdetail("Only the row's owner, holding the system permission share and each action it shares, or an administrator may %s it.",
+					   what) :
+			 errdetail("Only an administrator may %s a row.", what),
+			 errhint("Administrators hold manage_permissions (a tenant administrator, for rows of its tenant).")));
 	PG_RETURN_VOID();
 }
