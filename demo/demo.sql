@@ -469,7 +469,9 @@ SELECT c.name, i.id AS invoice, i.amount FROM clients c JOIN invoices i ON i.cli
 \set ECHO none
 \set QUIET on
 RESET ROLE;
-\echo '-- why erin reads invoice 2, as the DBA:'
+\echo '-- why erin reads invoice 2 (through its client), and client 2 (the share), as the DBA:'
+SELECT action, allowed, via FROM crmperm.explain_access('erin', 'invoices', 2) WHERE action = 'read';
 SELECT action, allowed, regexp_replace(via, 'until .*', 'until the end of the year') AS via
-  FROM crmperm.explain_access('erin', 'invoices', 2);
-SELECT resource, key, principal, actions FROM crmperm.shares;
+  FROM crmperm.explain_access('erin', 'clients', 2) WHERE action = 'read';
+SELECT resource, key, principal, actions, valid_until = date_trunc('year', now()) + interval '1 year'
+       AS "until the end of the year" FROM crmperm.shares;
