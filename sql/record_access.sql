@@ -5,6 +5,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS crmperm;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
+\i sql/include/plan.sql
 
 CREATE TABLE ra_clients (id int PRIMARY KEY, owner_id text, tenant text, name text, secret text);
 CREATE TABLE ra_orders (id int PRIMARY KEY, client_id int NOT NULL REFERENCES ra_clients,
@@ -130,7 +131,7 @@ RESET ROLE;
 
 -- The plan: a semi-join on the parent's key, the parent's scope inside.
 SET ROLE ra_alice;
-EXPLAIN (COSTS OFF) SELECT * FROM ra_orders;
+SELECT * FROM pg_temp.plan($q$(COSTS OFF) SELECT * FROM ra_orders$q$);
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------
