@@ -70,8 +70,8 @@ CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON crmperm.record_access
 -- The enforcement code's helpers.
 -- ---------------------------------------------------------------------------
 
--- (with_owner: each key followed by chr(31) and the owner value it was
--- shared under)
+-- (with_owner: "length:key" followed by the owner value it was shared
+-- under)
 CREATE FUNCTION crmperm._record_keys(kind text, resource text, action text, principal oid,
                                      with_owner boolean)
 RETURNS SETOF text
@@ -345,12 +345,14 @@ $$;
 -- Shared rows and account teams.
 -- ---------------------------------------------------------------------------
 
-CREATE FUNCTION crmperm._key_column(r crmperm.resources, OUT col name, OUT typ regtype)
+-- (typ: the column's type with its modifier, char(5) or numeric(10,2): the
+-- key's text is that of a value of the column)
+CREATE FUNCTION crmperm._key_column(r crmperm.resources, OUT col name, OUT typ text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     base regtype;
 BEGIN
-    SELECT a.attname, a.atttypid INTO col, typ
+    SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid INTO col, typ, base
       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
      WHERE i.indrelid = r.tbl AND i.indisprimary AND i.indnkeyatts = 1;
     IF NOT FOUND THEN
@@ -360,7 +362,6 @@ BEGIN
     END IF;
     -- a key is kept as text: only types whose text does not depend on the
     -- session's settings (DateStyle, extra_float_digits, ...)
-    base := typ;
     WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'd' LOOP
         base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = base);
     END LOOP;
@@ -829,6 +830,7 @@ DECLARE
     par crmperm.parents;
     parent_key text;
     grantees text[];
+    row_owner text;
 BEGIN
     PERFORM crmperm._not_null(key, 'key');
     IF crmperm._token_name() IS NOT NULL THEN
@@ -837,7 +839,7 @@ BEGIN
                   DETAIL = 'It reads the row with crmperm''s rights, which a token never has.',
                   HINT = 'Ask without a token, or use crmperm.check(action, key).';
     END IF;
-    keytext := (crmperm._record_row(r, key::text, true)).keytext;
+    SELECT x.keytext, x.owner INTO keytext, row_owner FROM crmperm._record_row(r, key::text, true) x;
     IF keytext IS NULL AND crmperm._admin_tenant() IS NULL
        AND crmperm._holds_system(crmperm._caller(), 'manage_permissions') THEN
         RAISE EXCEPTION 'row % of resource "%" does not exist', key, r.resource USING ERRCODE = 'no_data_found';
@@ -886,14 +888,19 @@ BEGIN
                                          ELSE 'scope ' || s END;
                 END IF;
             END LOOP;
-            vias := vias || ARRAY(
-                SELECT CASE WHEN x.valid_until IS NULL THEN pg_catalog.format('shared by %s', x.granted_by)
-                            ELSE pg_catalog.format('shared by %s until %s', x.granted_by, x.valid_until) END
-                  FROM crmperm.record_access x
-                 WHERE x.resource = r.resource AND x.kind = 'share' AND x.key = keytext
-                   AND x.grantee = ANY (grantees) AND e.action = ANY (x.actions)
-                   AND (x.valid_until IS NULL OR x.valid_until > statement_timestamp())
-                 ORDER BY x.granted_at);
+            -- the shares that count: the row passes the real check (tenant,
+            -- the owner it was shared under), and these name the principal
+            IF cardinality(vias) = 0 AND crmperm._may_on_row(principal, r.resource, e.action, keytext) THEN
+                vias := vias || ARRAY(
+                    SELECT CASE WHEN x.valid_until IS NULL THEN pg_catalog.format('shared by %s', x.granted_by)
+                                ELSE pg_catalog.format('shared by %s until %s', x.granted_by, x.valid_until) END
+                      FROM crmperm.record_access x
+                     WHERE x.resource = r.resource AND x.kind = 'share' AND x.key = keytext
+                       AND x.grantee = ANY (grantees) AND e.action = ANY (x.actions)
+                       AND x.owner_value IS NOT DISTINCT FROM row_owner
+                       AND (x.valid_until IS NULL OR x.valid_until > statement_timestamp())
+                     ORDER BY x.granted_at);
+            END IF;
         END IF;
         allowed := cardinality(vias) > 0;
         via := CASE WHEN allowed THEN array_to_string(vias, '; ')

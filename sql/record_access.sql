@@ -387,6 +387,70 @@ SELECT crmperm.authenticate(:'orders_token') IS NOT NULL AS authenticated;
 SELECT * FROM crmperm.explain_access('ra_api', 'ra_orders', 10);
 ROLLBACK;
 RESET SESSION AUTHORIZATION;
+-- Second review: a key's type is never the caller's own (its cast would
+-- run inside crmperm's SECURITY DEFINER code, or inside a row check)
+CREATE ROLE ra_plain LOGIN;
+SET SESSION AUTHORIZATION ra_plain;
+CREATE TYPE pg_temp.ra_probe AS ENUM ('x');
+CREATE FUNCTION pg_temp.ra_probe_text(pg_temp.ra_probe) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user <> session_user THEN
+        RAISE EXCEPTION 'ran as %', current_user;
+    END IF;
+    RETURN '1';
+END $$;
+CREATE CAST (pg_temp.ra_probe AS text) WITH FUNCTION pg_temp.ra_probe_text(pg_temp.ra_probe);
+CREATE CAST (pg_temp.ra_probe AS int) WITH INOUT AS IMPLICIT;
+SELECT crmperm.share('ra_clients', 'x'::pg_temp.ra_probe, 'ra_bob', ARRAY['read']);
+SELECT crmperm.share('ra_clients', NULL::pg_temp.ra_probe, 'ra_bob', ARRAY['read']);
+SELECT crmperm.explain_access('ra_plain', 'ra_clients', 'x'::pg_temp.ra_probe);
+SELECT crmperm.check('ra_clients.read', 'x'::pg_temp.ra_probe);
+SELECT crmperm.share('ra_clients', ARRAY[1], 'ra_bob', ARRAY['read']);
+RESET SESSION AUTHORIZATION;
+DROP TYPE pg_temp.ra_probe CASCADE;
+DROP ROLE ra_plain;
+-- an update share does not let the grantee take the row over: the owner
+-- column changes only on rows of its own update scope
+SELECT crmperm.share('ra_clients', 2, 'ra_alice', ARRAY['read', 'update']);
+SET ROLE ra_alice;
+UPDATE ra_clients SET name = 'Globex (renamed)' WHERE id = 2 RETURNING id, name;
+UPDATE ra_clients SET owner_id = 'u1' WHERE id = 2;
+UPDATE ra_clients SET owner_id = 'u1', name = 'x' WHERE id = 1 RETURNING id;   -- her own row
+RESET ROLE;
+UPDATE ra_clients SET name = 'Globex' WHERE id = 2;
+SELECT crmperm.unshare('ra_clients', 2, 'ra_alice');
+-- explain_access names a share only when the real check admits the row:
+-- dave (tenant t2) on a team a t1 row is shared with learns nothing
+SELECT crmperm.set_principal('ra_dave', user_id => 'u4', team_ids => ARRAY['west'], tenant_id => 't2');
+SELECT crmperm.share_with_team('ra_clients', 1, 'west', ARRAY['read']);
+SET ROLE ra_dave;
+SELECT * FROM crmperm.explain_access('ra_dave', 'ra_clients', 1);
+RESET ROLE;
+SELECT crmperm.unshare_with_team('ra_clients', 1, 'west');
+SELECT crmperm.set_principal('ra_dave', user_id => 'u4', tenant_id => 't2');
+-- keys are the column's values: char(5) and numeric(10,2); an owner value
+-- cannot forge another (key, owner) pair
+CREATE TABLE ra_ck (k char(5) PRIMARY KEY, owner_id text);
+CREATE TABLE ra_nk (k numeric(10,2) PRIMARY KEY, owner_id text);
+CREATE TABLE ra_tk (k text PRIMARY KEY, owner_id text);
+INSERT INTO ra_ck VALUES ('a', 'u9'), ('abcde', 'u2');
+INSERT INTO ra_nk VALUES (1, 'u2');
+INSERT INTO ra_tk VALUES ('a', 'u2'), ('a:', 'y');
+GRANT SELECT, UPDATE ON ra_ck, ra_nk, ra_tk TO ra_users;
+SELECT crmperm.manage_table(t, owner_column => 'owner_id') FROM unnest(ARRAY['ra_ck', 'ra_nk', 'ra_tk']::regclass[]) t;
+SELECT crmperm.grant('RA Viewer', t, ARRAY['read'], 'owned') FROM unnest(ARRAY['ra_ck', 'ra_nk', 'ra_tk']) t;
+SELECT crmperm.share('ra_ck', 'abcde'::bpchar, 'ra_carol', ARRAY['read']);
+SELECT crmperm.share('ra_nk', 1, 'ra_carol', ARRAY['read']);
+SELECT crmperm.share('ra_tk', 'a'::text, 'ra_carol', ARRAY['read']);
+UPDATE ra_tk SET owner_id = 'u2x' WHERE k = 'a';
+SET ROLE ra_carol;
+SELECT k FROM ra_ck;           -- abcde, shared; not 'a'
+SELECT k FROM ra_nk;
+SELECT k FROM ra_tk;           -- the share lapsed with the owner
+RESET ROLE;
+SELECT crmperm.unmanage_table(t) FROM unnest(ARRAY['ra_ck', 'ra_nk', 'ra_tk']::regclass[]) t;
+DROP TABLE ra_ck, ra_nk, ra_tk;
+
 -- explain_access() with a key changes nothing: the policy of the parent it
 -- builds for bob keeps the share (bob reads orders 10 and 11 through client
 -- 1, shared with him), in this session afterwards too

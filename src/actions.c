@@ -377,6 +377,8 @@ check_row_action(FunctionCallInfo fcinfo, bool raise)
 	List	   *scopes;
 	Oid			roleid = GetUserId();
 
+	/* (its cast to the key column runs inside the row check) */
+	crm_check_key_type(get_fn_expr_argtype(fcinfo->flinfo, 1));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -264,6 +264,9 @@ check_arguments(DispatchInfo *info, FunctionCallInfo fcinfo)
 {
 	for (int i = 0; i < info->nargs && i < PG_NARGS(); i++)
 	{
+		/* a key, NULL too: no type whose casts the caller could have written */
+		if (info->argtypes[i] == ANYELEMENTOID)
+			crm_check_key_type(get_fn_expr_argtype(fcinfo->flinfo, i));
 		if (PG_ARGISNULL(i))
 			continue;
 		if (type_is_array(info->argtypes[i]) &&

@@ -280,6 +280,7 @@ extern Oid	crm_scopes_row_check_relid(void);
 
 /* ---- sharing.c: parents, shared rows, account teams, what scopes read ---- */
 extern bool crm_scope_rte(const RangeTblEntry *rte);
+extern void crm_check_key_type(Oid type);
 extern bool crm_mark_scope_reads(Node *qual);
 extern bool crm_single_key(Relation relation, char **column, Oid *type, Oid *eqop);
 extern Node *crm_record_keys_qual(ParseState *pstate, Relation relation, const char *kind,

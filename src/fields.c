@@ -799,6 +799,28 @@ guard_update_list(List *tlist, Relation relation, Oid roleid, const CrmDecision 
 	}
 }
 
+/* Every update of a query (UPDATE, ON CONFLICT DO UPDATE, MERGE) guarded for a field. */
+static void
+guard_updates(Query *q, Relation relation, Oid roleid, const CrmDecision *d,
+			  const CrmFieldAccess *fa, bool *hassublinks)
+{
+	ListCell   *mc;
+
+	if (q->commandType == CMD_UPDATE)
+		guard_update_list(q->targetList, relation, roleid, d, fa, q->resultRelation, hassublinks);
+	if (q->onConflict)
+		guard_update_list(q->onConflict->onConflictSet, relation, roleid, d, fa,
+						  q->resultRelation, hassublinks);
+	foreach(mc, q->mergeActionList)
+	{
+		MergeAction *action = lfirst(mc);
+
+		if (action->commandType == CMD_UPDATE)
+			guard_update_list(action->targetList, relation, roleid, d, fa, q->resultRelation,
+							  hassublinks);
+	}
+}
+
 /*
  * ON CONFLICT DO UPDATE ... WHERE reads the existing row, and PostgreSQL
  * runs it before the row security check of that row (the check PostgreSQL
@@ -869,7 +891,6 @@ guard_scoped_writes(Query *q)
 		bool		update = (fa->privileges & CRM_UPDATE) &&
 			fa->scopes[crm_action_index(CRM_UPDATE)] != NIL &&
 			perm != NULL && bms_is_member(col, perm->updatedCols);
-		ListCell   *mc;
 
 		if (!create && !update)
 			continue;
@@ -888,21 +909,41 @@ guard_scoped_writes(Query *q)
 			q->withCheckOptions = lappend(q->withCheckOptions, wco);
 		}
 		if (update)
-		{
-			if (q->commandType == CMD_UPDATE)
-				guard_update_list(q->targetList, relation, roleid, &d, fa,
-								  q->resultRelation, &sub);
-			if (q->onConflict)
-				guard_update_list(q->onConflict->onConflictSet, relation, roleid, &d, fa,
-								  q->resultRelation, &sub);
-			foreach(mc, q->mergeActionList)
-			{
-				MergeAction *action = lfirst(mc);
+			guard_updates(q, relation, roleid, &d, fa, &sub);
+	}
 
-				if (action->commandType == CMD_UPDATE)
-					guard_update_list(action->targetList, relation, roleid, &d, fa,
-									  q->resultRelation, &sub);
-			}
+	/*
+	 * A row reached through a share (1.5) stays the sharer's: its owner, team
+	 * and department columns change only on rows of the principal's own update
+	 * scopes, shares left out (else an update share would let the grantee take
+	 * the row over, and then delete or share it).
+	 */
+	if (crm_relation(rte->relid)->shared && d.scopes[crm_action_index(CRM_UPDATE)] != NIL &&
+		perm != NULL)
+	{
+		const CrmRelation *rel = crm_relation(rte->relid);
+		const char *columns[] = {NameStr(rel->owner_column), NameStr(rel->team_column),
+		NameStr(rel->department_column)};
+
+		for (int i = 0; i < lengthof(columns); i++)
+		{
+			AttrNumber	attno = columns[i][0] ? get_attnum(rte->relid, columns[i]) : InvalidAttrNumber;
+			CrmField   *field;
+			CrmFieldAccess *fa;
+
+			if (attno <= 0 ||
+				!bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, perm->updatedCols))
+				continue;
+			field = palloc0(sizeof(CrmField));
+			field->attno = attno;
+			strlcpy(field->name, columns[i], NAMEDATALEN);
+			fa = palloc0(sizeof(CrmFieldAccess));
+			fa->field = field;
+			fa->privileges = CRM_UPDATE;
+			fa->scopes[crm_action_index(CRM_UPDATE)] = d.scopes[crm_action_index(CRM_UPDATE)];
+			if (relation == NULL)
+				relation = relation_open(rte->relid, AccessShareLock);
+			guard_updates(q, relation, roleid, &d, fa, &sub);
 		}
 	}
 	if (relation)

@@ -42,6 +42,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -203,6 +204,26 @@ stable_key_type(Oid type)
 }
 
 /*
+ * A key argument (anyelement) of the row functions, or the key a row check
+ * casts: only a built-in scalar type (or a domain over one), whose casts and
+ * output no role but a superuser defined.  A type of the caller's own could
+ * bring a cast that runs inside crmperm's SECURITY DEFINER code, or inside a
+ * row check, with rights the caller does not have.
+ */
+void
+crm_check_key_type(Oid type)
+{
+	Oid			base = getBaseType(type);
+
+	if (base >= FirstNormalObjectId || get_typtype(base) != TYPTYPE_BASE ||
+		OidIsValid(get_element_type(base)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("a key of type %s cannot name a row", format_type_be(type)),
+				 errdetail("A key is a value of a built-in scalar type, such as integer, text or uuid.")));
+}
+
+/*
  * A relation's one-column primary key of a type shares can name: its name,
  * type and equality operator; false when it has none.
  */
@@ -265,14 +286,20 @@ crm_record_keys_qual(ParseState *pstate, Relation relation, const char *kind,
 	 * given to someone else, or deleted and made again under the same key,
 	 * is not the row that was shared): the key, then key and owner.
 	 */
+	/* (a value of the column: char(5), not char, which would cut it to one character) */
 	qual = raw_expression(psprintf("%s %s ANY (ARRAY(SELECT r.k::%s FROM crmperm._record_keys(%s, false) AS r(k)))%s",
 								   quote_identifier(column), operator_sql(eqop),
-								   format_type_be_qualified(type), args,
+								   format_type_extended(type,
+														TupleDescAttr(RelationGetDescr(relation),
+																	  get_attnum(RelationGetRelid(relation), column) - 1)->atttypmod,
+														FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY),
+								   args,
 								   strcmp(kind, "share") == 0 && NameStr(rel->owner_column)[0] ?
-								   psprintf(" AND (%s::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.chr(31)"
+								   psprintf(" AND (pg_catalog.octet_length(%s::pg_catalog.text)::pg_catalog.text"
+											" OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) %s::pg_catalog.text"
 											" OPERATOR(pg_catalog.||) COALESCE(%s::pg_catalog.text, ''))"
 											" OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.k FROM crmperm._record_keys(%s, true) AS r(k)))",
-											quote_identifier(column),
+											quote_identifier(column), quote_identifier(column),
 											quote_identifier(NameStr(rel->owner_column)), args) : ""));
 	qual = transformExpr(pstate, qual, EXPR_KIND_POLICY);
 	assign_expr_collations(pstate, qual);
@@ -440,8 +467,11 @@ scan_grantee(Relation heap, Oid indexoid, const char *kind, const char *resource
 		{
 			Datum		owner = heap_getattr(tup, a_owner, desc, &isnull);
 
-			key = CStringGetTextDatum(psprintf("%s%c%s", TextDatumGetCString(heap_getattr(tup, a_key, desc, &isnull)),
-											   31, isnull ? "" : TextDatumGetCString(owner)));
+			char	   *k = TextDatumGetCString(heap_getattr(tup, a_key, desc, &isnull));
+
+			/* length:key then owner: no owner value can make another pair */
+			key = CStringGetTextDatum(psprintf("%d:%s%s", (int) strlen(k), k,
+											   isnull ? "" : TextDatumGetCString(owner)));
 			isnull = false;
 		}
 		else
