@@ -345,6 +345,28 @@ $$;
 -- Shared rows and account teams.
 -- ---------------------------------------------------------------------------
 
+-- The columns crmperm's SECURITY DEFINER helpers read of a managed row
+-- (its key, owner, tenant, foreign key) must be of built-in types, not
+-- domains: a domain's CHECK, or a cast to text from a type of the table
+-- owner's, would run with crmperm's rights.
+CREATE FUNCTION crmperm._builtin_columns(r crmperm.resources, cols name[]) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT NOT EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                        WHERE a.attrelid = r.tbl AND a.attname = ANY (cols)
+                          AND (t.oid >= 16384 OR t.typtype = 'd'))
+$$;
+CREATE FUNCTION crmperm._check_builtin_columns(r crmperm.resources, cols name[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT crmperm._builtin_columns(r, cols) THEN
+        RAISE EXCEPTION 'resource "%" has a key, owner, tenant or foreign key column of a type that is not built in', r.resource
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('Columns %s: shared rows, account teams and explain_access() with a key read them with crmperm''s rights, so they must be of built-in types (not domains).',
+                                             pg_catalog.array_to_string(cols, ', '));
+    END IF;
+END
+$$;
+
 -- (typ: the column's type with its modifier, char(5) or numeric(10,2): the
 -- key's text is that of a value of the column)
 CREATE FUNCTION crmperm._key_column(r crmperm.resources, OUT col name, OUT typ text)
@@ -362,15 +384,13 @@ BEGIN
     END IF;
     -- a key is kept as text: only types whose text does not depend on the
     -- session's settings (DateStyle, extra_float_digits, ...)
-    WHILE (SELECT t.typtype FROM pg_type t WHERE t.oid = base) = 'd' LOOP
-        base := (SELECT t.typbasetype FROM pg_type t WHERE t.oid = base);
-    END LOOP;
     IF base NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype,
             'numeric'::regtype, 'text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'uuid'::regtype) THEN
         RAISE EXCEPTION 'resource "%" has a primary key of type %', r.resource, typ
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Shared rows and account teams name a row by a key of type smallint, integer, bigint, numeric, text, varchar, char or uuid.';
     END IF;
+    PERFORM crmperm._check_builtin_columns(r, ARRAY[col, r.owner_column, r.tenant_column]);
 END
 $$;
 
@@ -647,6 +667,9 @@ BEGIN
     FOR r IN SELECT * FROM crmperm.resources x
               WHERE x.owner_column IS NOT NULL
                 AND EXISTS (SELECT FROM crmperm.record_access a WHERE a.resource = x.resource AND a.kind = _record_entries.kind)
+                AND crmperm._builtin_columns(x, ARRAY[x.owner_column, x.tenant_column]
+                        || ARRAY(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+                                  AND a.attnum = ANY (i.indkey) WHERE i.indrelid = x.tbl AND i.indisprimary))
     LOOP
         k := crmperm._key_column(r);
         RETURN QUERY EXECUTE pg_catalog.format(
@@ -767,6 +790,7 @@ CREATE FUNCTION crmperm.unassign_record_from_team(resource text, key anyelement,
     LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
 
 REVOKE ALL ON FUNCTION crmperm._predicate_reads(regclass, text), crmperm._scope_reads(text),
+    crmperm._builtin_columns(crmperm.resources, name[]), crmperm._check_builtin_columns(crmperm.resources, name[]),
     crmperm._refuse_scope_loop(text, text, text), crmperm._check_field_scope(crmperm.resources, text),
     crmperm._set_parent(text, text, name[]), crmperm._key_column(crmperm.resources),
     crmperm._record_row(crmperm.resources, text, boolean),
@@ -845,6 +869,9 @@ BEGIN
         RAISE EXCEPTION 'row % of resource "%" does not exist', key, r.resource USING ERRCODE = 'no_data_found';
     END IF;
     SELECT * INTO par FROM crmperm.parents x WHERE x.resource = r.resource;
+    IF par.resource IS NOT NULL THEN
+        PERFORM crmperm._check_builtin_columns(r, par.fk_columns);
+    END IF;
     -- (the parent's key is the child's foreign key: not shown when a field of it is protected)
     IF par.resource IS NOT NULL AND keytext IS NOT NULL
        AND NOT EXISTS (SELECT FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = ANY (par.fk_columns)) THEN

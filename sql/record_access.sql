@@ -451,6 +451,45 @@ RESET ROLE;
 SELECT crmperm.unmanage_table(t) FROM unnest(ARRAY['ra_ck', 'ra_nk', 'ra_tk']::regclass[]) t;
 DROP TABLE ra_ck, ra_nk, ra_tk;
 
+-- Third review: columns crmperm's own helpers read of a row (key, owner,
+-- tenant, foreign key) are of built-in types: a domain's CHECK or a cast of
+-- the table owner's would run with crmperm's rights
+CREATE DOMAIN ra_dom AS int CHECK (VALUE > 0);
+CREATE TABLE ra_dk (id ra_dom PRIMARY KEY, owner_id text);
+INSERT INTO ra_dk VALUES (1, 'u1');
+SELECT crmperm.manage_table('ra_dk', owner_column => 'owner_id');
+SELECT crmperm.share('ra_dk', 1, 'ra_bob', ARRAY['read']);
+SELECT crmperm.explain_access('ra_alice', 'ra_dk', 1);
+SELECT crmperm.unmanage_table('ra_dk');
+DROP TABLE ra_dk;
+DROP DOMAIN ra_dom;
+-- a protected routine's key argument is checked in any notation
+SELECT crmperm.define_action('ra_clients', 'close');
+SELECT crmperm.grant('RA Rep', 'ra_clients', ARRAY['close'], 'owned');
+CREATE FUNCTION ra_close(reason int, amount int, client int) RETURNS text
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
+AS $$ SELECT format('client %s closed', client) $$;
+SELECT crmperm.protect_routine('ra_close(int,int,int)', 'ra_clients.close', key_argument => 'client');
+SET ROLE ra_alice;
+SELECT ra_close(7, 100, 1);
+SELECT ra_close(7, 100, 2);
+SELECT ra_close(7, client => 2, amount => 1);
+SELECT ra_close(amount => 1, client => 2, reason => 7);
+SELECT ra_close(reason => 7, amount => 2, client => 1);
+RESET ROLE;
+SELECT crmperm.unprotect_routine('ra_close(int,int,int)');
+DROP FUNCTION ra_close(int, int, int);
+SELECT crmperm.revoke('RA Rep', 'ra_clients', ARRAY['close']);
+SELECT crmperm.drop_action('ra_clients', 'close');
+-- a child reached through a share is not reparented into the grantee's own
+-- scopes (the foreign key is guarded like the owner column)
+SELECT crmperm.share('ra_orders', 20, 'ra_alice', ARRAY['read', 'update']);
+SET ROLE ra_alice;
+UPDATE ra_orders SET total = total WHERE id = 20 RETURNING id;
+UPDATE ra_orders SET client_id = 1 WHERE id = 20;
+RESET ROLE;
+SELECT crmperm.unshare('ra_orders', 20, 'ra_alice');
+
 -- explain_access() with a key changes nothing: the policy of the parent it
 -- builds for bob keeps the share (bob reads orders 10 and 11 through client
 -- 1, shared with him), in this session afterwards too

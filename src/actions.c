@@ -437,24 +437,37 @@ key_checks_walker(Node *node, void *context)
 	{
 		FuncExpr   *call = (FuncExpr *) node;
 		const CrmRoutine *r = crm_routine(call->funcid);
+		ListCell   *lc;
 
-		if (r != NULL && r->key_argument > 0 && r->key_argument <= list_length(call->args))
-		{
-			ListCell   *arg = list_nth_cell(call->args, r->key_argument - 1);
-			Node	   *key = lfirst(arg);
-			FuncExpr   *check;
-
-			if (!(IsA(key, FuncExpr) && ((FuncExpr *) key)->funcid == crm_routine_key_function()))
+		/*
+		 * The argument in the key's position: positional, or named (before
+		 * the planner puts named arguments in order, a NamedArgExpr says
+		 * which position it fills).
+		 */
+		if (r != NULL && r->key_argument > 0)
+			foreach(lc, call->args)
 			{
-				check = makeFuncExpr(crm_routine_key_function(), exprType(key),
-									 list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-														  CStringGetTextDatum(psprintf("%s.%s", r->resource, r->action)),
-														  false, false),
-												key),
-									 exprCollation(key), exprCollation(key), CRM_CALL_FORMAT);
-				lfirst(arg) = check;
+				Node	  **slot = (Node **) &lfirst(lc);
+				int			position = foreach_current_index(lc);
+				Node	   *key;
+
+				if (IsA(*slot, NamedArgExpr))
+				{
+					position = ((NamedArgExpr *) *slot)->argnumber;
+					slot = (Node **) &((NamedArgExpr *) *slot)->arg;
+				}
+				if (position != r->key_argument - 1)
+					continue;
+				key = *slot;
+				if (!(IsA(key, FuncExpr) && ((FuncExpr *) key)->funcid == crm_routine_key_function()))
+					*slot = (Node *) makeFuncExpr(crm_routine_key_function(), exprType(key),
+												  list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+																	   CStringGetTextDatum(psprintf("%s.%s", r->resource, r->action)),
+																	   false, false),
+															 key),
+												  exprCollation(key), exprCollation(key), CRM_CALL_FORMAT);
+				break;
 			}
-		}
 	}
 	return expression_tree_walker(node, key_checks_walker, context);
 }

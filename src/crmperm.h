@@ -270,6 +270,7 @@ extern Node *crm_actions_key_checks(Node *node);
 extern void crm_scopes_init(void);
 extern Node *crm_parse_predicate(const char *predicate);
 extern Node *crm_analyze_predicate(Relation relation, const char *predicate);
+extern Bitmapset *crm_scope_columns(Relation relation, const char *resource, const char *scope);
 extern Node *crm_scopes_qual(Relation relation, Oid roleid, List *scopes, const char *action,
 							 char **names, bool *hassublinks);
 extern bool crm_function_pins_search_path(HeapTuple proctup);

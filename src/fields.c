@@ -913,36 +913,52 @@ guard_scoped_writes(Query *q)
 	}
 
 	/*
-	 * A row reached through a share (1.5) stays the sharer's: its owner, team
-	 * and department columns change only on rows of the principal's own update
-	 * scopes, shares left out (else an update share would let the grantee take
-	 * the row over, and then delete or share it).
+	 * A row reached through a share (1.5), or through its parent, stays where
+	 * it was given: the columns the principal's own update scopes read (owner,
+	 * team, department, the parent's foreign key, what its custom scopes read)
+	 * change only on rows of those scopes, shares left out.  Else an update
+	 * share would let the grantee move the row into its own scopes and keep
+	 * it (take it over, reparent it) after the share ends.  (Scope parent
+	 * covers no row here: a child is not reparented through its parent.)
 	 */
-	if (crm_relation(rte->relid)->shared && d.scopes[crm_action_index(CRM_UPDATE)] != NIL &&
-		perm != NULL)
+	if ((crm_relation(rte->relid)->shared || crm_relation(rte->relid)->parent[0]) &&
+		d.scopes[crm_action_index(CRM_UPDATE)] != NIL && perm != NULL)
 	{
 		const CrmRelation *rel = crm_relation(rte->relid);
-		const char *columns[] = {NameStr(rel->owner_column), NameStr(rel->team_column),
-		NameStr(rel->department_column)};
+		List	   *names = list_make3(pstrdup(NameStr(rel->owner_column)),
+									   pstrdup(NameStr(rel->team_column)),
+									   pstrdup(NameStr(rel->department_column)));
+		Bitmapset  *guarded = NULL;
+		ListCell   *nc;
+		int			col = -1;
 
-		for (int i = 0; i < lengthof(columns); i++)
+		if (relation == NULL)
+			relation = relation_open(rte->relid, AccessShareLock);
+		names = list_concat_copy(names, rel->fk_columns);
+		foreach(nc, names)
 		{
-			AttrNumber	attno = columns[i][0] ? get_attnum(rte->relid, columns[i]) : InvalidAttrNumber;
-			CrmField   *field;
-			CrmFieldAccess *fa;
+			AttrNumber	attno = ((char *) lfirst(nc))[0] ? get_attnum(rte->relid, lfirst(nc)) : InvalidAttrNumber;
 
-			if (attno <= 0 ||
-				!bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, perm->updatedCols))
+			if (attno > 0)
+				guarded = bms_add_member(guarded, attno - FirstLowInvalidHeapAttributeNumber);
+		}
+		foreach(nc, d.scopes[crm_action_index(CRM_UPDATE)])
+			guarded = bms_add_members(guarded, crm_scope_columns(relation, d.resource,
+																 ((CrmScope *) lfirst(nc))->name));
+		guarded = bms_int_members(guarded, perm->updatedCols);
+		while ((col = bms_next_member(guarded, col)) >= 0)
+		{
+			AttrNumber	attno = col + FirstLowInvalidHeapAttributeNumber;
+			CrmField   *field = palloc0(sizeof(CrmField));
+			CrmFieldAccess *fa = palloc0(sizeof(CrmFieldAccess));
+
+			if (attno <= 0)
 				continue;
-			field = palloc0(sizeof(CrmField));
 			field->attno = attno;
-			strlcpy(field->name, columns[i], NAMEDATALEN);
-			fa = palloc0(sizeof(CrmFieldAccess));
+			strlcpy(field->name, get_attname(rte->relid, attno, false), NAMEDATALEN);
 			fa->field = field;
 			fa->privileges = CRM_UPDATE;
 			fa->scopes[crm_action_index(CRM_UPDATE)] = d.scopes[crm_action_index(CRM_UPDATE)];
-			if (relation == NULL)
-				relation = relation_open(rte->relid, AccessShareLock);
 			guard_updates(q, relation, roleid, &d, fa, &sub);
 		}
 	}

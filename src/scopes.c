@@ -375,6 +375,23 @@ crm_analyze_predicate(Relation relation, const char *predicate)
 	return expr;
 }
 
+/* The columns (attnos, offset as pull_varattnos does) a custom scope reads of its relation. */
+Bitmapset *
+crm_scope_columns(Relation relation, const char *resource, const char *scope)
+{
+	const CrmScopeDef *def = crm_scope_def(resource, scope);
+	Bitmapset  *columns = NULL;
+
+	if (def != NULL)
+	{
+		ParseState *pstate = policy_parsestate(relation);
+
+		pull_varattnos(analyze_predicate(pstate, def->raw), 1, &columns);
+		free_parsestate(pstate);
+	}
+	return columns;
+}
+
 /*
  * crmperm._check_predicate(tbl, predicate): validate a custom scope when it
  * is defined.  It must parse as one boolean expression over the table's
