@@ -102,13 +102,18 @@ DECLARE
 BEGIN
     IF target = resource THEN
         path := resource || ' -> ' || resource;
-    ELSE
-        WITH RECURSIVE walk(res, path, depth) AS (
-            SELECT target, resource || ' -> ' || target, 1
+    ELSIF EXISTS (WITH RECURSIVE reach(res) AS (
+                      SELECT target
+                      UNION
+                      SELECT n FROM reach w, crmperm._scope_reads(w.res) n)
+                  SELECT FROM reach WHERE res = _refuse_scope_loop.resource) THEN
+        -- the way back, for the message: each resource once on a path
+        WITH RECURSIVE walk(res, path, seen) AS (
+            SELECT target, resource || ' -> ' || target, ARRAY[target]
             UNION ALL
-            SELECT n, w.path || ' -> ' || n, w.depth + 1
+            SELECT n, w.path || ' -> ' || n, w.seen || n
               FROM walk w, crmperm._scope_reads(w.res) n
-             WHERE w.res <> _refuse_scope_loop.resource AND w.depth < 64
+             WHERE w.res <> _refuse_scope_loop.resource AND NOT n = ANY (w.seen)
         )
         SELECT w.path INTO path FROM walk w WHERE w.res = _refuse_scope_loop.resource LIMIT 1;
     END IF;
@@ -874,7 +879,9 @@ BEGIN
     END IF;
     -- (the parent's key is the child's foreign key: not shown when a field of it is protected)
     IF par.resource IS NOT NULL AND keytext IS NOT NULL
-       AND NOT EXISTS (SELECT FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = ANY (par.fk_columns)) THEN
+       AND NOT EXISTS (SELECT FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = ANY (par.fk_columns))
+       AND (crmperm._holds_system(crmperm._caller(), 'manage_permissions')
+            OR crmperm._may_on_row(principal, r.resource, 'read', keytext)) THEN
         EXECUTE pg_catalog.format('SELECT concat_ws('', '', %s) FROM %s WHERE %I = $1::%s',
                                   (SELECT string_agg(pg_catalog.format('%I::text', c), ', ') FROM unnest(par.fk_columns) c),
                                   r.tbl, k.col, k.typ)

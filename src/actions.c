@@ -341,7 +341,7 @@ row_in_scopes(const CrmRelation *rel, const char *action, List *scopes, bool sha
 						format_type_be(keytype), rel->resource),
 				 errdetail("Its primary key \"%s\" is of type %s.",
 						   get_attname(rel->relid, attno, false), format_type_be(keycoltype))));
-	sql = psprintf("SELECT FROM ONLY %s WHERE %s OPERATOR(pg_catalog.=) $1::%s",
+	sql = psprintf("SELECT FROM %s WHERE %s OPERATOR(pg_catalog.=) $1::%s",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel->relid)),
 											  get_rel_name(rel->relid)),
 				   quote_identifier(get_attname(rel->relid, attno, false)),
@@ -609,7 +609,28 @@ crm_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 		prev_fmgr(event, flinfo, private);
 	if (event == FHET_START)
 	{
-		if (crm_catalog_present() && crm_routine(flinfo->fn_oid) != NULL)
+		const CrmRoutine *routine = crm_catalog_present() ? crm_routine(flinfo->fn_oid) : NULL;
+
+		/*
+		 * A routine that names its row by an argument runs only where
+		 * crmperm checked that row, in the call itself: a call whose key
+		 * argument is crmperm._routine_key(), which ran as this call's
+		 * arguments were computed.  Anything else (an operator, a function
+		 * inlined into another, a constraint, a fast-path call) is refused.
+		 */
+		if (routine != NULL && routine->key_argument > 0)
+		{
+			Node	   *call = flinfo->fn_expr;
+			Node	   *key = call && IsA(call, FuncExpr) &&
+				list_length(((FuncExpr *) call)->args) >= routine->key_argument ?
+				list_nth(((FuncExpr *) call)->args, routine->key_argument - 1) : NULL;
+
+			if (!(key && IsA(key, FuncExpr) &&
+				  ((FuncExpr *) key)->funcid == crm_routine_key_function()))
+				crm_deny_unchecked_key(flinfo->fn_oid, routine->resource, routine->action,
+									   routine->key_argument);
+		}
+		if (routine != NULL)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 			RunningRoutine *r = palloc(sizeof(RunningRoutine));

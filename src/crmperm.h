@@ -378,6 +378,8 @@ extern void crm_deny_named_action(Oid roleid, const char *resource, const char *
 extern void crm_deny_row_action(Oid roleid, const char *resource, const char *action,
 								const char *scopes);
 extern void crm_deny_token_relation(const char *token, Oid relid);
+extern void crm_deny_unchecked_key(Oid funcid, const char *resource, const char *action,
+								   int key_argument);
 extern void crm_deny_token_role(const char *token, Oid principal, Oid roleid,
 								const char *resource);
 extern void crm_deny_token_statement(const char *token, const char *command);

@@ -457,3 +457,20 @@ crm_deny_tenant_admin(Oid roleid, const char *tenant, const char *function,
 			 errdetail_internal("%s", detail),
 			 hint ? errhint("%s", hint) : 0));
 }
+
+/*
+ * A protected routine that names its row by an argument, called where
+ * crmperm could not check that row (not a direct call).
+ */
+void
+crm_deny_unchecked_key(Oid funcid, const char *resource, const char *action, int key_argument)
+{
+	crm_audit_event(CRM_AUDIT_DENIAL, resource, action, -1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: routine %s was called where crmperm cannot check its row",
+					format_procedure(funcid)),
+			 errdetail("Its argument %d names a row of %s, checked for %s.%s in a direct call only (a query, CALL, a PL/pgSQL statement), not through an operator, a function inlined into another, a constraint or a fast-path call.",
+					   key_argument, resource, resource, action),
+			 errhint("Call the routine directly.")));
+}

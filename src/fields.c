@@ -54,6 +54,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "rewrite/rewriteManip.h"
 #include "rewrite/rowsecurity.h"
 #include "utils/builtins.h"
@@ -945,6 +946,16 @@ guard_scoped_writes(Query *q)
 		foreach(nc, d.scopes[crm_action_index(CRM_UPDATE)])
 			guarded = bms_add_members(guarded, crm_scope_columns(relation, d.resource,
 																 ((CrmScope *) lfirst(nc))->name));
+		/* a stored generated column among them changes with the columns it is made of */
+		col = -1;
+		while ((col = bms_next_member(guarded, col)) >= 0)
+		{
+			AttrNumber	attno = col + FirstLowInvalidHeapAttributeNumber;
+
+			if (attno > 0 && TupleDescAttr(RelationGetDescr(relation), attno - 1)->attgenerated)
+				pull_varattnos(build_column_default(relation, attno), 1, &guarded);
+		}
+		col = -1;
 		guarded = bms_int_members(guarded, perm->updatedCols);
 		while ((col = bms_next_member(guarded, col)) >= 0)
 		{

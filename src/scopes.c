@@ -375,21 +375,59 @@ crm_analyze_predicate(Relation relation, const char *predicate)
 	return expr;
 }
 
-/* The columns (attnos, offset as pull_varattnos does) a custom scope reads of its relation. */
+/* What columns_walker collects: Vars of varno 1 at the top level. */
+typedef struct ScopeColumns
+{
+	int			sublevels;		/* how deep in subqueries the walk is */
+	int			natts;
+	Bitmapset  *columns;
+} ScopeColumns;
+
+static bool
+columns_walker(Node *node, ScopeColumns *cxt)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varno == 1 &&
+		((Var *) node)->varlevelsup == cxt->sublevels)
+	{
+		AttrNumber	attno = ((Var *) node)->varattno;
+
+		/* a whole-row reference reads every column */
+		for (AttrNumber a = attno == 0 ? 1 : attno; a <= (attno == 0 ? cxt->natts : attno); a++)
+			cxt->columns = bms_add_member(cxt->columns, a - FirstLowInvalidHeapAttributeNumber);
+		return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		result;
+
+		cxt->sublevels++;
+		result = query_tree_walker((Query *) node, columns_walker, cxt, 0);
+		cxt->sublevels--;
+		return result;
+	}
+	return expression_tree_walker(node, columns_walker, cxt);
+}
+
+/*
+ * The columns (attnos, offset as pull_varattnos does) a custom scope reads of
+ * its relation, in its subqueries too.
+ */
 Bitmapset *
 crm_scope_columns(Relation relation, const char *resource, const char *scope)
 {
 	const CrmScopeDef *def = crm_scope_def(resource, scope);
-	Bitmapset  *columns = NULL;
+	ScopeColumns cxt = {0, RelationGetDescr(relation)->natts, NULL};
 
 	if (def != NULL)
 	{
 		ParseState *pstate = policy_parsestate(relation);
 
-		pull_varattnos(analyze_predicate(pstate, def->raw), 1, &columns);
+		columns_walker(analyze_predicate(pstate, def->raw), &cxt);
 		free_parsestate(pstate);
 	}
-	return columns;
+	return cxt.columns;
 }
 
 /*
