@@ -513,6 +513,8 @@ SELECT ra_close(1);
 RESET ROLE;
 DROP DOMAIN pg_temp.ra_d;
 DROP OPERATOR pg_temp.### (NONE, int);
+DROP FUNCTION pg_temp.ra_w(int);
+DROP TABLE pg_temp.ra_tc;
 SELECT crmperm.unprotect_routine('ra_close(int)');
 DROP FUNCTION ra_close(int);
 SELECT crmperm.revoke('RA Rep', 'ra_clients', ARRAY['close']);
