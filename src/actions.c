@@ -420,6 +420,14 @@ crmperm_routine_key(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
 }
 
+/* Is this argument the row check crmperm puts around a routine's key? */
+static bool
+is_key_check(Node *arg)
+{
+	return arg != NULL && IsA(arg, FuncExpr) &&
+		((FuncExpr *) arg)->funcid == crm_routine_key_function();
+}
+
 /*
  * The key argument of every call of a protected routine that names its row
  * by one, wrapped in crmperm._routine_key(), in a query tree (every level)
@@ -459,7 +467,7 @@ key_checks_walker(Node *node, void *context)
 				if (position != r->key_argument - 1)
 					continue;
 				key = *slot;
-				if (!(IsA(key, FuncExpr) && ((FuncExpr *) key)->funcid == crm_routine_key_function()))
+				if (!is_key_check(key))
 					*slot = (Node *) makeFuncExpr(crm_routine_key_function(), exprType(key),
 												  list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 																	   CStringGetTextDatum(psprintf("%s.%s", r->resource, r->action)),
@@ -625,8 +633,7 @@ crm_fmgr(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 				list_length(((FuncExpr *) call)->args) >= routine->key_argument ?
 				list_nth(((FuncExpr *) call)->args, routine->key_argument - 1) : NULL;
 
-			if (!(key && IsA(key, FuncExpr) &&
-				  ((FuncExpr *) key)->funcid == crm_routine_key_function()))
+			if (!is_key_check(key))
 				crm_deny_unchecked_key(flinfo->fn_oid, routine->resource, routine->action,
 									   routine->key_argument);
 		}

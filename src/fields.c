@@ -871,6 +871,7 @@ guard_scoped_writes(Query *q)
 	CrmDecision d;
 	ListCell   *lc;
 	Relation	relation = NULL;
+	const CrmRelation *rel;
 	bool		sub = false;
 
 	if (q->resultRelation == 0)
@@ -922,10 +923,10 @@ guard_scoped_writes(Query *q)
 	 * it (take it over, reparent it) after the share ends.  (Scope parent
 	 * covers no row here: a child is not reparented through its parent.)
 	 */
-	if ((crm_relation(rte->relid)->shared || crm_relation(rte->relid)->parent[0]) &&
-		d.scopes[crm_action_index(CRM_UPDATE)] != NIL && perm != NULL)
+	rel = crm_relation(rte->relid);
+	if ((rel->shared || rel->parent[0]) && d.scopes[crm_action_index(CRM_UPDATE)] != NIL &&
+		perm != NULL)
 	{
-		const CrmRelation *rel = crm_relation(rte->relid);
 		List	   *names = list_make3(pstrdup(NameStr(rel->owner_column)),
 									   pstrdup(NameStr(rel->team_column)),
 									   pstrdup(NameStr(rel->department_column)));
@@ -947,7 +948,6 @@ guard_scoped_writes(Query *q)
 			guarded = bms_add_members(guarded, crm_scope_columns(relation, d.resource,
 																 ((CrmScope *) lfirst(nc))->name));
 		/* a stored generated column among them changes with the columns it is made of */
-		col = -1;
 		while ((col = bms_next_member(guarded, col)) >= 0)
 		{
 			AttrNumber	attno = col + FirstLowInvalidHeapAttributeNumber;
