@@ -860,6 +860,7 @@ DECLARE
     parent_key text;
     grantees text[];
     row_owner text;
+    admin boolean := crmperm._holds_system(crmperm._caller(), 'manage_permissions');
 BEGIN
     PERFORM crmperm._not_null(key, 'key');
     IF crmperm._token_name() IS NOT NULL THEN
@@ -869,8 +870,7 @@ BEGIN
                   HINT = 'Ask without a token, or use crmperm.check(action, key).';
     END IF;
     SELECT x.keytext, x.owner INTO keytext, row_owner FROM crmperm._record_row(r, key::text, true) x;
-    IF keytext IS NULL AND crmperm._admin_tenant() IS NULL
-       AND crmperm._holds_system(crmperm._caller(), 'manage_permissions') THEN
+    IF keytext IS NULL AND crmperm._admin_tenant() IS NULL AND admin THEN
         RAISE EXCEPTION 'row % of resource "%" does not exist', key, r.resource USING ERRCODE = 'no_data_found';
     END IF;
     SELECT * INTO par FROM crmperm.parents x WHERE x.resource = r.resource;
@@ -880,8 +880,7 @@ BEGIN
     -- (the parent's key is the child's foreign key: not shown when a field of it is protected)
     IF par.resource IS NOT NULL AND keytext IS NOT NULL
        AND NOT EXISTS (SELECT FROM crmperm.fields f WHERE f.resource = r.resource AND f.field = ANY (par.fk_columns))
-       AND (crmperm._holds_system(crmperm._caller(), 'manage_permissions')
-            OR crmperm._may_on_row(principal, r.resource, 'read', keytext)) THEN
+       AND (admin OR crmperm._may_on_row(principal, r.resource, 'read', keytext)) THEN
         EXECUTE pg_catalog.format('SELECT concat_ws('', '', %s) FROM %s WHERE %I = $1::%s',
                                   (SELECT string_agg(pg_catalog.format('%I::text', c), ', ') FROM unnest(par.fk_columns) c),
                                   r.tbl, k.col, k.typ)
