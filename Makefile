@@ -3,7 +3,7 @@
 MODULE_big = crmperm
 OBJS = src/crmperm.o src/cache.o src/crud.o src/scopes.o src/utility.o src/admin.o src/errors.o src/fields.o \
        src/tokens.o src/audit.o src/attach.o src/sidechannels.o src/messages.o src/tenant_admin.o \
-       src/actions.o src/sharing.o
+       src/actions.o src/sharing.o src/citus.o
 EXTENSION = crmperm
 DATA = $(wildcard sql/crmperm--*.sql)
 DOCS = $(wildcard doc/*.md)

@@ -69,6 +69,7 @@ static const CrmAdminFunction admin_functions[] = {
 	{"revoke_token", RIGHT_SYSTEM, CRM_SYS_MANAGE_TOKENS, false},
 	{"verify_audit", RIGHT_SYSTEM, CRM_SYS_VIEW_AUDIT, false},
 	{"purge_audit", RIGHT_SUPERUSER, 0, false},
+	{"sync_node", RIGHT_SUPERUSER, 0, false},
 	/* what lint() proposes for assignments a dropped role left behind */
 	{"unassign_role", RIGHT_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, true},
 	{"unassign_permission_set", RIGHT_SYSTEM, CRM_SYS_MANAGE_PERMISSIONS, true},
@@ -95,6 +96,7 @@ typedef struct DispatchInfo
 	CrmAdminRight right;
 	int			permission;
 	bool		dropped_roles;
+	bool		writes;			/* changes the catalog (a volatile function) */
 	int			nargs;
 	Oid		   *argtypes;
 	char	  **argnames;
@@ -157,6 +159,9 @@ dispatch_info(FunctionCallInfo fcinfo)
 
 	info = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DispatchInfo));
 	strlcpy(info->name, NameStr(proc->proname), NAMEDATALEN);
+	/* the audit trail is each node's own: purging it is no catalog change */
+	info->writes = proc->provolatile == PROVOLATILE_VOLATILE &&
+		strcmp(info->name, "purge_audit") != 0;
 	info->right = RIGHT_SYSTEM;
 	info->permission = CRM_SYS_MANAGE_PERMISSIONS;
 	for (int i = 0; i < lengthof(admin_functions); i++)
@@ -359,6 +364,8 @@ crmperm_admin_dispatch(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 
 	check_right(info, fcinfo, caller);
+	if (info->writes)
+		crm_citus_refuse_worker(info->name);
 	check_arguments(info, fcinfo);
 	if (info->right != RIGHT_ANYONE)
 		crm_tenant_admin_check(info->name, fcinfo, caller);

@@ -118,6 +118,11 @@ static TimestampTz current_stmt = 0;
 static void
 crm_relcache_callback(Datum arg, Oid relid)
 {
+	CrmRelation *rel;
+
+	if (OidIsValid(relid) && ext_present && rel_hash &&
+		(rel = hash_search(rel_hash, &relid, HASH_FIND, NULL)) != NULL && rel->toprelid == relid)
+		crm_citus_note_relation(relid);
 	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
 		catalog_changes++;
 	if (built_at != inval_count)

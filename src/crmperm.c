@@ -39,4 +39,5 @@ _PG_init(void)
 	crm_audit_init();
 	crm_side_channels_init();
 	crm_messages_init();
+	crm_citus_init();
 }

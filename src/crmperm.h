@@ -289,6 +289,13 @@ extern Node *crm_record_keys_qual(ParseState *pstate, Relation relation, const c
 extern Node *crm_parent_qual(ParseState *pstate, Relation relation, const CrmRelation *rel,
 							 Oid roleid, const char *action);
 
+/* ---- citus.c: shards decided as their tables, the catalog on every node ---- */
+extern void crm_citus_init(void);
+extern bool crm_citus_active(void);
+extern bool crm_citus_table(Oid relid);
+extern void crm_citus_refuse_worker(const char *function);
+extern void crm_citus_note_relation(Oid relid);
+
 /* ---- fields.c: masks in the planner, field write checks ---- */
 extern void crm_fields_init(void);
 extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, const CrmPermInfo *perm);

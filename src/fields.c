@@ -1014,6 +1014,12 @@ mask_query(Query *q)
 		if (rte->rtekind != RTE_RELATION || crm_scope_rte(rte) ||
 			!crm_decide(rte_role(q, rte), rte->relid, &d))
 			continue;
+		/* a Citus table's rows are read, and masked, in its shards (citus.c) */
+		if (crm_citus_table(rte->relid))
+		{
+			rte->self_reference = true;
+			continue;
+		}
 		masks = read_masks(rte_role(q, rte), &d, &sub);
 		if (masks == NIL)
 			continue;
@@ -1117,7 +1123,8 @@ check_plan(PlannedStmt *stmt)
 
 		/* EXCLUDED of ON CONFLICT (a composite) was handled with its target */
 		if (crm_required_perms(perminfos, rte) == 0 || rte->self_reference || crm_scope_rte(rte) ||
-			rte->relkind == RELKIND_COMPOSITE_TYPE || !crm_decide(roleid, rte->relid, &d))
+			rte->relkind == RELKIND_COMPOSITE_TYPE || crm_citus_table(rte->relid) ||
+			!crm_decide(roleid, rte->relid, &d))
 			continue;
 		if (read_masks(roleid, &d, &sub) != NIL)
 			ereport(ERROR,

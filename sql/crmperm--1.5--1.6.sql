@@ -1,0 +1,304 @@
+-- crmperm 1.5 -> 1.6: Citus -- shards decided as their tables, the catalog
+-- carried to every node by name
+
+\echo Use "ALTER EXTENSION crmperm UPDATE TO '1.6'" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- The node's part and the way to the workers (C, src/citus.c).
+-- ---------------------------------------------------------------------------
+
+-- 'coordinator', 'worker', or NULL where Citus is not created.
+CREATE FUNCTION crmperm._citus_node() RETURNS text
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'crmperm_citus_node';
+-- Run a command on every worker with metadata (node NULL) or on one node,
+-- in this transaction.
+CREATE FUNCTION crmperm._citus_send(command text, node text DEFAULT NULL, port integer DEFAULT NULL)
+RETURNS void LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'crmperm_citus_send';
+REVOKE ALL ON FUNCTION crmperm._citus_node(), crmperm._citus_send(text, text, integer) FROM PUBLIC;
+
+-- The catalog tables every node holds the same (not the audit trail, not
+-- when a token was last used: those are each node's own).
+CREATE FUNCTION crmperm._synced_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY['secret', 'resources', 'scopes', 'fields', 'permission_sets', 'roles',
+                 'object_grants', 'system_grants', 'role_permission_sets', 'role_assignments',
+                 'set_assignments', 'principals', 'field_grants', 'api_tokens', 'actions',
+                 'action_grants', 'routines', 'parents', 'record_access', 'shared_resources']
+$$;
+REVOKE ALL ON FUNCTION crmperm._synced_tables() FROM PUBLIC;
+
+-- When this node last received the whole catalog (crmperm.sync_node()).
+-- Each node's own: not dumped, not synchronized.
+CREATE TABLE crmperm.node_sync (
+    id        boolean PRIMARY KEY DEFAULT true CHECK (id),
+    synced_at timestamptz NOT NULL
+);
+REVOKE ALL ON crmperm.node_sync FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Shards are managed relations: through Citus's metadata, never their names.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION crmperm._managed_relations()
+RETURNS TABLE (relid oid, resource text, relowner oid, sensitive boolean,
+               owner_column name, team_column name, department_column name,
+               tenant_column name)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    IF crmperm._citus_node() IS NULL THEN
+        RETURN QUERY
+        WITH RECURSIVE tree(relid, resource) AS (
+            SELECT r.tbl::oid, r.resource FROM crmperm.resources r
+            UNION
+            SELECT i.inhrelid, t.resource FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+        )
+        SELECT t.relid, t.resource, c.relowner, r.sensitive, r.owner_column,
+               r.team_column, r.department_column, r.tenant_column
+          FROM tree t
+          JOIN crmperm.resources r ON r.resource = t.resource
+          JOIN pg_class c ON c.oid = t.relid;
+        RETURN;
+    END IF;
+    -- The shards of a managed table (and of its partitions) that are here:
+    -- pg_dist_shard names each table's shards, shard_name() their relation.
+    RETURN QUERY EXECUTE $q$
+        WITH RECURSIVE tree(relid, resource) AS (
+            SELECT r.tbl::oid, r.resource FROM crmperm.resources r
+            UNION
+            SELECT i.inhrelid, t.resource FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+        ),
+        shards(relid, resource) AS (
+            SELECT to_regclass(shard_name(s.logicalrelid, s.shardid, false))::oid, t.resource
+              FROM pg_dist_shard s JOIN tree t ON s.logicalrelid::oid = t.relid
+        ),
+        everything AS (
+            SELECT * FROM tree UNION SELECT * FROM shards WHERE shards.relid IS NOT NULL
+        )
+        SELECT t.relid, t.resource, c.relowner, r.sensitive, r.owner_column,
+               r.team_column, r.department_column, r.tenant_column
+          FROM everything t
+          JOIN crmperm.resources r ON r.resource = t.resource
+          JOIN pg_class c ON c.oid = t.relid $q$;
+END
+$f$;
+
+-- ---------------------------------------------------------------------------
+-- Each change reaches the workers in its transaction.
+-- ---------------------------------------------------------------------------
+
+-- On the coordinator, after each statement that changes a synced table: the
+-- rows before and after, as JSON (regclass and regrole as names), applied on
+-- every worker with metadata by crmperm._sync_apply().
+CREATE FUNCTION crmperm._sync_rows() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres' AS $$
+DECLARE
+    before jsonb;
+    after  jsonb;
+BEGIN
+    IF crmperm._citus_node() IS DISTINCT FROM 'coordinator' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        SELECT jsonb_agg(to_jsonb(o)) INTO before FROM old_rows o;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        SELECT jsonb_agg(to_jsonb(n)) INTO after FROM new_rows n;
+    END IF;
+    IF TG_OP <> 'TRUNCATE' AND before IS NULL AND after IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM crmperm._citus_send(format('SELECT crmperm._sync_apply(%L, %L, %L::jsonb, %L::jsonb)',
+                                       TG_TABLE_NAME, TG_OP, before, after));
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_rows() FROM PUBLIC;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY crmperm._synced_tables() LOOP
+        EXECUTE format('CREATE TRIGGER sync_insert AFTER INSERT ON crmperm.%I '
+                       'REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION crmperm._sync_rows()', t);
+        EXECUTE format('CREATE TRIGGER sync_update AFTER UPDATE ON crmperm.%I '
+                       'REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION crmperm._sync_rows()', t);
+        EXECUTE format('CREATE TRIGGER sync_delete AFTER DELETE ON crmperm.%I '
+                       'REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION crmperm._sync_rows()', t);
+        EXECUTE format('CREATE TRIGGER sync_truncate AFTER TRUNCATE ON crmperm.%I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION crmperm._sync_rows()', t);
+        -- a worker applies changes as a replica (no audit of them, no
+        -- foreign keys: the coordinator checked those), and its cache must
+        -- still hear of them
+        IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = format('crmperm.%I', t)::regclass
+                                             AND tgname = 'invalidate') THEN
+            EXECUTE format('ALTER TABLE crmperm.%I ENABLE ALWAYS TRIGGER invalidate', t);
+        END IF;
+    END LOOP;
+    ALTER TABLE crmperm.resources ENABLE ALWAYS TRIGGER invalidate_rows;
+END
+$$;
+
+-- Insert rows given as JSON into a synced table: the columns it stores (not
+-- generated ones); rows naming a table or routine this node does not have
+-- are left out (a table managed before Citus distributed it: its row comes
+-- again when it is distributed, see src/citus.c).
+CREATE FUNCTION crmperm._sync_insert(tbl text, rows jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cols   text;
+    filter text;
+BEGIN
+    IF rows IS NULL OR jsonb_array_length(rows) = 0 THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           coalesce(string_agg(CASE a.atttypid
+                                 WHEN 'regclass'::regtype THEN format('to_regclass(e->>%L) IS NOT NULL', a.attname)
+                                 WHEN 'regprocedure'::regtype THEN format('to_regprocedure(e->>%L) IS NOT NULL', a.attname)
+                               END, ' AND '), 'true')
+      INTO cols, filter
+      FROM pg_attribute a
+     WHERE a.attrelid = format('crmperm.%I', tbl)::regclass AND a.attnum > 0
+       AND NOT a.attisdropped AND a.attgenerated = '';
+    EXECUTE format('INSERT INTO crmperm.%I (%s) SELECT %s FROM jsonb_populate_recordset(NULL::crmperm.%I,'
+                   ' (SELECT jsonb_agg(e) FROM jsonb_array_elements($1) e WHERE %s))',
+                   tbl, cols, cols, tbl, filter)
+      USING rows;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_insert(text, jsonb) FROM PUBLIC;
+
+-- On a worker: apply one statement's change, as the coordinator sent it.
+CREATE FUNCTION crmperm._sync_apply(tbl text, op text, before jsonb, after jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres' SET session_replication_role = 'replica' AS $$
+BEGIN
+    IF crmperm._citus_node() IS DISTINCT FROM 'worker' THEN
+        RAISE EXCEPTION 'crmperm._sync_apply() runs on Citus workers only';
+    END IF;
+    IF tbl IS NULL OR NOT tbl = ANY (crmperm._synced_tables()) THEN
+        RAISE EXCEPTION 'crmperm does not synchronize table "%"', tbl;
+    END IF;
+    IF NOT EXISTS (SELECT FROM crmperm.node_sync) THEN
+        RAISE EXCEPTION 'crmperm''s catalog was never copied to this node'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT crmperm.sync_node(''<this node>'', <port>) on the coordinator.';
+    END IF;
+    IF op = 'TRUNCATE' THEN
+        EXECUTE format('DELETE FROM crmperm.%I', tbl);
+    ELSIF op = 'REPLACE' AND tbl = 'resources' THEN
+        DELETE FROM crmperm.resources r
+         WHERE r.resource IN (SELECT e->>'resource' FROM jsonb_array_elements(after) e);
+    ELSIF op IN ('UPDATE', 'DELETE') THEN
+        EXECUTE format('DELETE FROM crmperm.%I t USING jsonb_populate_recordset(NULL::crmperm.%I, $1) o'
+                       ' WHERE t = o', tbl, tbl)
+          USING before;
+    ELSIF op <> 'INSERT' THEN
+        RAISE EXCEPTION 'unknown operation "%"', op;
+    END IF;
+    PERFORM crmperm._sync_insert(tbl, after);
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_apply(text, text, jsonb, jsonb) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- The whole catalog, to one node or all: crmperm.sync_node().
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION crmperm._sync_snapshot() RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres' AS $$
+DECLARE
+    t    text;
+    rows jsonb;
+    snap jsonb := '{}';
+BEGIN
+    FOREACH t IN ARRAY crmperm._synced_tables() LOOP
+        EXECUTE format('SELECT coalesce(jsonb_agg(to_jsonb(x)), ''[]'') FROM crmperm.%I x', t) INTO rows;
+        snap := snap || jsonb_build_object(t, rows);
+    END LOOP;
+    RETURN snap;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_snapshot() FROM PUBLIC;
+
+CREATE FUNCTION crmperm._sync_load(snapshot jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres' SET session_replication_role = 'replica' AS $$
+DECLARE
+    t text;
+BEGIN
+    IF crmperm._citus_node() IS DISTINCT FROM 'worker' THEN
+        RAISE EXCEPTION 'crmperm._sync_load() runs on Citus workers only';
+    END IF;
+    FOREACH t IN ARRAY crmperm._synced_tables() LOOP
+        EXECUTE format('DELETE FROM crmperm.%I', t);
+        PERFORM crmperm._sync_insert(t, snapshot->t);
+    END LOOP;
+    INSERT INTO crmperm.node_sync VALUES (true, now())
+        ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_load(jsonb) FROM PUBLIC;
+
+CREATE FUNCTION crmperm._sync_node(node text, port integer) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    command text;
+    n       record;
+    done    integer := 0;
+BEGIN
+    IF crmperm._citus_node() IS DISTINCT FROM 'coordinator' THEN
+        RAISE EXCEPTION 'crmperm.sync_node() runs on the Citus coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE WHEN crmperm._citus_node() IS NULL
+                              THEN 'Citus is not created in this database.'
+                              ELSE 'This node is a worker.' END;
+    END IF;
+    IF (node IS NULL) <> (port IS NULL) THEN
+        RAISE EXCEPTION 'node and port must both be given, or neither'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    command := format('SELECT crmperm._sync_load(%L::jsonb)', crmperm._sync_snapshot());
+    FOR n IN EXECUTE 'SELECT nodename::text, nodeport FROM pg_dist_node'
+                     ' WHERE groupid <> 0 AND isactive AND noderole = ''primary'''
+                     ' AND ($1 IS NULL OR (nodename = $1 AND nodeport = $2))'
+                     ' ORDER BY nodename, nodeport' USING node, port LOOP
+        PERFORM crmperm._citus_send(command, n.nodename, n.nodeport);
+        done := done + 1;
+    END LOOP;
+    IF node IS NOT NULL AND done = 0 THEN
+        RAISE EXCEPTION 'node "%:%" is not an active Citus worker', node, port
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Add it with citus_add_node() first; SELECT * FROM pg_dist_node lists the nodes.';
+    END IF;
+    RETURN done;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_node(text, integer) FROM PUBLIC;
+
+-- Superusers: copy crmperm's whole catalog to a Citus worker (every active
+-- worker without arguments), in this transaction.  Returns how many nodes.
+CREATE FUNCTION crmperm.sync_node(node text DEFAULT NULL, port integer DEFAULT NULL)
+RETURNS integer LANGUAGE c AS 'MODULE_PATHNAME', 'crmperm_admin_dispatch';
+
+-- Re-send the rows of resources whose tables became Citus tables in this
+-- transaction (src/citus.c, at commit): a worker could not store them while
+-- it did not have the table.
+CREATE FUNCTION crmperm._sync_resources(relids oid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres' AS $$
+DECLARE
+    rows jsonb;
+BEGIN
+    SELECT jsonb_agg(to_jsonb(r)) INTO rows FROM crmperm.resources r WHERE r.tbl::oid = ANY (relids);
+    IF rows IS NOT NULL THEN
+        PERFORM crmperm._citus_send(format('SELECT crmperm._sync_apply(''resources'', ''REPLACE'', NULL, %L::jsonb)',
+                                           rows));
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_resources(oid[]) FROM PUBLIC;

@@ -1,0 +1,237 @@
+/*-------------------------------------------------------------------------
+ * citus.c
+ *		crmperm on Citus: the same decisions on every node.
+ *
+ * Rows live in shards (leads_102008) on the workers, and Citus sends each
+ * shard the query as SQL: it never deparses row security quals, and the
+ * worker decides row security again for the shard.  So crmperm decides where
+ * the rows are read:
+ *
+ *   - a shard is a managed relation like a partition: it maps to its table
+ *     through Citus's metadata (pg_dist_shard and shard_name(), in
+ *     crmperm._managed_relations()), with its own attnos;
+ *   - masks are applied to the shard, where the rows are read; on the node
+ *     that plans the distributed query they are left to the shards (applied
+ *     there too, they would be applied twice, and a worker refuses crmperm's
+ *     mask calls it did not build itself);
+ *   - CRUD, field write, token and sensitive-table checks still run where
+ *     the query is planned, so denials name the table before any shard is
+ *     touched, and run again on every shard.
+ *
+ * The catalog reaches every node by name (regclass and regrole columns
+ * travel as their text): each change is sent to every worker with metadata
+ * in the transaction that made it (Citus's two-phase commit: committed
+ * everywhere or nowhere), and crmperm.sync_node() copies the whole catalog to
+ * a node.  Citus's own functions are found in the running server by name
+ * (dlsym): crmperm neither links against Citus nor needs it installed.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dlfcn.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+#include "crmperm.h"
+
+PG_FUNCTION_INFO_V1(crmperm_citus_node);
+PG_FUNCTION_INFO_V1(crmperm_citus_send);
+
+/* Citus 11 to 13 (transaction/worker_transaction.c, metadata/metadata_cache.c) */
+static bool (*citus_loaded) (void);
+static bool (*citus_table) (Oid relid);
+static int32 (*citus_group) (void);
+static char *(*citus_owner_name) (void);
+static void (*citus_send_all) (const char *command);
+static void (*citus_send_node) (const char *node, int32 port, const char *user,
+								const char *command);
+static bool resolved = false;
+
+/*
+ * Managed tables whose relcache entry was invalidated in this transaction:
+ * one may have become a Citus table (create_distributed_table() after
+ * manage_table()), see crm_citus_xact().
+ */
+#define MAX_NOTED 64
+static Oid	noted[MAX_NOTED];
+static int	nnoted = 0;
+static bool noted_overflow = false;
+
+static void
+resolve(void)
+{
+	if (resolved)
+		return;
+	resolved = true;
+	citus_loaded = dlsym(RTLD_DEFAULT, "CitusHasBeenLoaded");
+	citus_table = dlsym(RTLD_DEFAULT, "IsCitusTable");
+	citus_group = dlsym(RTLD_DEFAULT, "GetLocalGroupId");
+	citus_owner_name = dlsym(RTLD_DEFAULT, "CitusExtensionOwnerName");
+	citus_send_all = dlsym(RTLD_DEFAULT, "SendCommandToWorkersWithMetadataViaSuperUser");
+	citus_send_node = dlsym(RTLD_DEFAULT, "SendCommandToWorkerAsUser");
+	if (!citus_table || !citus_group || !citus_owner_name || !citus_send_all ||
+		!citus_send_node)
+		citus_loaded = NULL;	/* not a Citus crmperm knows */
+}
+
+/* Is Citus loaded and created in this database? */
+bool
+crm_citus_active(void)
+{
+	resolve();
+	return citus_loaded != NULL && IsTransactionState() && citus_loaded();
+}
+
+/*
+ * Does Citus run queries on this relation through its shards (a distributed,
+ * reference or Citus local table, on the coordinator or a worker)?  Shards
+ * themselves are not.
+ */
+bool
+crm_citus_table(Oid relid)
+{
+	return crm_citus_active() && citus_table(relid);
+}
+
+/* This node's part: "coordinator", "worker", or NULL without Citus. */
+Datum
+crmperm_citus_node(PG_FUNCTION_ARGS)
+{
+	if (!crm_citus_active())
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(citus_group() == 0 ? "coordinator" : "worker"));
+}
+
+/*
+ * crmperm._citus_send(command, node, port): run command on every worker with
+ * metadata (node NULL) or on one node, as Citus's extension owner, in the
+ * current transaction (committed with it, by two-phase commit).  For
+ * crmperm's catalog functions only (no EXECUTE for PUBLIC), on the
+ * coordinator.
+ */
+Datum
+crmperm_citus_send(PG_FUNCTION_ARGS)
+{
+	char	   *command;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("command must not be NULL")));
+	if (!crm_citus_active() || citus_group() != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crmperm's catalog is changed on the Citus coordinator only")));
+	command = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+		citus_send_all(command);
+	else
+	{
+		if (PG_ARGISNULL(2))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("port must not be NULL")));
+		citus_send_node(text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_INT32(2),
+						citus_owner_name(), command);
+	}
+	PG_RETURN_VOID();
+}
+
+/* Admin functions that change the catalog run on the coordinator. */
+void
+crm_citus_refuse_worker(const char *function)
+{
+	if (crm_citus_active() && citus_group() != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("crmperm.%s() changes crmperm's catalog, which is changed on the Citus coordinator only",
+						function),
+				 errdetail("This node is a Citus worker: it receives every change from the coordinator."),
+				 errhint("Call it on the coordinator.")));
+}
+
+/* From the relcache callback: a managed table's entry was invalidated. */
+void
+crm_citus_note_relation(Oid relid)
+{
+	if (citus_loaded == NULL && resolved)
+		return;
+	for (int i = 0; i < nnoted; i++)
+		if (noted[i] == relid)
+			return;
+	if (nnoted < MAX_NOTED)
+		noted[nnoted++] = relid;
+	else
+		noted_overflow = true;
+}
+
+/*
+ * Before commit, on the coordinator, in a transaction that wrote: send again
+ * the catalog rows of managed tables that are Citus tables now.  A worker
+ * leaves out the row of a table it does not have, so a table managed first
+ * and distributed later reaches the workers here, in the transaction that
+ * distributed it.  (crmperm's callback runs before Citus's, which then
+ * commits the workers' part with the rest.)
+ */
+static void
+crm_citus_xact(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_COMMIT && (nnoted > 0 || noted_overflow) &&
+		GetTopTransactionIdIfAny() != InvalidTransactionId && !XactReadOnly &&
+		!RecoveryInProgress() && crm_citus_active() && citus_group() == 0 &&
+		crm_catalog_present())
+	{
+		List	   *relids = NIL;
+
+		if (noted_overflow)
+			relids = crm_managed_relids();
+		else
+			for (int i = 0; i < nnoted; i++)
+				relids = lappend_oid(relids, noted[i]);
+		nnoted = 0;
+		noted_overflow = false;
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * (list_length(relids) + 1));
+			int			n = 0;
+			ListCell   *lc;
+
+			foreach(lc, relids)
+				if (citus_table(lfirst_oid(lc)))
+					elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+			if (n > 0)
+			{
+				Oid			argtype = OIDARRAYOID;
+				Datum		arg = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
+																  true, TYPALIGN_INT));
+
+				PushActiveSnapshot(GetTransactionSnapshot());
+				SPI_connect();
+				crm_spi_execute("SELECT crmperm._sync_resources($1)", 1, &argtype, &arg,
+								SPI_OK_SELECT);
+				SPI_finish();
+				PopActiveSnapshot();
+			}
+		}
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		nnoted = 0;
+		noted_overflow = false;
+	}
+}
+
+void
+crm_citus_init(void)
+{
+	RegisterXactCallback(crm_citus_xact, NULL);
+}
