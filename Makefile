@@ -17,7 +17,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-.PHONY: test test-readme test-versions demo bench deps
+.PHONY: test test-readme test-versions demo bench deps check-citus
 deps:
 	@test/deps.sh
 
@@ -38,6 +38,11 @@ demo:
 
 bench:
 	@test/bench/run.sh
+
+# crmperm on Citus: a coordinator and two workers on loopback.  Uses an
+# installed Citus, or builds one from CITUS_TARBALL (cached outside the tree).
+check-citus:
+	@CITUS_TARBALL='$(CITUS_TARBALL)' test/citus/run.sh
 
 # PostgreSQL's own regression suite with crmperm preloaded (and beside pgaudit
 # and pg_stat_statements) must match a run without it.  Not part of make test.

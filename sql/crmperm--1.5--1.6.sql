@@ -60,24 +60,25 @@ BEGIN
     END IF;
     -- The shards of a managed table (and of its partitions) that are here:
     -- pg_dist_shard names each table's shards, shard_name() their relation.
+    -- (Not through pg_class: Citus hides shards from queries on it.)
     RETURN QUERY EXECUTE $q$
         WITH RECURSIVE tree(relid, resource) AS (
             SELECT r.tbl::oid, r.resource FROM crmperm.resources r
             UNION
             SELECT i.inhrelid, t.resource FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
         ),
-        shards(relid, resource) AS (
-            SELECT to_regclass(shard_name(s.logicalrelid, s.shardid, false))::oid, t.resource
+        everything(relid, resource, rel) AS (
+            SELECT t.relid, t.resource, t.relid FROM tree t
+            UNION
+            SELECT to_regclass(shard_name(s.logicalrelid, s.shardid, false))::oid, t.resource, t.relid
               FROM pg_dist_shard s JOIN tree t ON s.logicalrelid::oid = t.relid
-        ),
-        everything AS (
-            SELECT * FROM tree UNION SELECT * FROM shards WHERE shards.relid IS NOT NULL
         )
         SELECT t.relid, t.resource, c.relowner, r.sensitive, r.owner_column,
                r.team_column, r.department_column, r.tenant_column
           FROM everything t
           JOIN crmperm.resources r ON r.resource = t.resource
-          JOIN pg_class c ON c.oid = t.relid $q$;
+          JOIN pg_class c ON c.oid = t.rel
+         WHERE t.relid IS NOT NULL $q$;
 END
 $f$;
 

@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 #include "crmperm.h"
@@ -234,4 +235,28 @@ void
 crm_citus_init(void)
 {
 	RegisterXactCallback(crm_citus_xact, NULL);
+}
+
+/*
+ * Plan a query whose Citus tables keep their masks for their shards.  Citus
+ * 13 plans a query on one local shard with standard_planner, past every
+ * planner hook (its "local fast path"), and the shard's masks would be
+ * missed: that optimization is off while such a query is planned, so the
+ * local shard query is planned, and masked, like any other.  (Should a plan
+ * bypass the hook anyway, crm_check_masked() refuses it at executor start.)
+ */
+PlannedStmt *
+crm_citus_plan_in_shards(planner_hook_type planner, Query *parse, const char *query_string,
+						 int cursorOptions, ParamListInfo boundParams)
+{
+	static const char *const fast_path = "citus.enable_local_fast_path_query_optimization";
+	int			nest = NewGUCNestLevel();
+	PlannedStmt *result;
+
+	if (GetConfigOption(fast_path, true, false) != NULL)
+		(void) set_config_option(fast_path, "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	result = planner(parse, query_string, cursorOptions, boundParams);
+	AtEOXact_GUC(true, nest);
+	return result;
 }

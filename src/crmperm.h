@@ -11,6 +11,7 @@
 #include "compat.h"
 
 #include "nodes/parsenodes.h"
+#include "optimizer/planner.h"
 #include "parser/parse_node.h"
 #include "access/htup.h"
 #include "mb/pg_wchar.h"
@@ -295,10 +296,14 @@ extern bool crm_citus_active(void);
 extern bool crm_citus_table(Oid relid);
 extern void crm_citus_refuse_worker(const char *function);
 extern void crm_citus_note_relation(Oid relid);
+extern PlannedStmt *crm_citus_plan_in_shards(planner_hook_type planner, Query *parse,
+											 const char *query_string, int cursorOptions,
+											 ParamListInfo boundParams);
 
 /* ---- fields.c: masks in the planner, field write checks ---- */
 extern void crm_fields_init(void);
 extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, const CrmPermInfo *perm);
+extern void crm_check_masked(Oid roleid, const CrmDecision *d, const RangeTblEntry *rte);
 
 /* ---- tokens.c: API tokens, the identity switch, statements under a token ---- */
 extern void crm_tokens_init(void);

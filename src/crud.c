@@ -185,6 +185,7 @@ crm_check_perms(CRM_CHECK_PERMS_PARAMS)
 
 		if (d.fields != NIL)
 			crm_check_field_writes(roleid, &d, perm);
+		crm_check_masked(roleid, &d, rte);
 		if (d.exemption != CRM_GOVERNED)
 			continue;
 		if (crm_utility_context == CRM_IN_EXPLAIN_ANALYZE)

@@ -986,6 +986,9 @@ guard_scoped_writes(Query *q)
 
 static bool mask_walker(Node *node, bool *masked);
 
+/* mask_query() left a Citus table's masks to its shards */
+static bool masks_left_to_shards = false;
+
 /*
  * Mask one query level and everything below it.  Lower levels first: a
  * level's rewrite copies the levels below, masks included.
@@ -1014,15 +1017,15 @@ mask_query(Query *q)
 		if (rte->rtekind != RTE_RELATION || crm_scope_rte(rte) ||
 			!crm_decide(rte_role(q, rte), rte->relid, &d))
 			continue;
-		/* a Citus table's rows are read, and masked, in its shards (citus.c) */
-		if (crm_citus_table(rte->relid))
-		{
-			rte->self_reference = true;
-			continue;
-		}
 		masks = read_masks(rte_role(q, rte), &d, &sub);
 		if (masks == NIL)
 			continue;
+		/* a Citus table's rows are read, and masked, in its shards (citus.c) */
+		if (crm_citus_table(rte->relid))
+		{
+			masks_left_to_shards = true;
+			continue;
+		}
 		replace_in_query(q, rtindex, masks);
 		if (sub)
 			q->hasSubLinks = true;
@@ -1119,20 +1122,36 @@ check_plan(PlannedStmt *stmt)
 		RangeTblEntry *rte = lfirst(lc);
 		Oid			roleid = crm_perm_role(crm_perminfo(perminfos, rte));
 		CrmDecision d;
-		bool		sub;
 
 		/* EXCLUDED of ON CONFLICT (a composite) was handled with its target */
-		if (crm_required_perms(perminfos, rte) == 0 || rte->self_reference || crm_scope_rte(rte) ||
-			rte->relkind == RELKIND_COMPOSITE_TYPE || crm_citus_table(rte->relid) ||
+		if (crm_required_perms(perminfos, rte) == 0 || crm_scope_rte(rte) ||
 			!crm_decide(roleid, rte->relid, &d))
 			continue;
-		if (read_masks(roleid, &d, &sub) != NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied: crmperm could not mask the fields of \"%s\" in this query",
-							d.resource),
-					 errdetail("The relation reached the plan without passing crmperm's masking.")));
+		crm_check_masked(roleid, &d, rte);
 	}
+}
+
+/*
+ * A relation whose principal has hidden fields must have been masked by
+ * crm_planner (a Citus table: in its shards).  Checked after planning and
+ * again at executor start, for plans made without the planner hook (Citus
+ * plans a local shard query with standard_planner, for one).
+ */
+void
+crm_check_masked(Oid roleid, const CrmDecision *d, const RangeTblEntry *rte)
+{
+	bool		sub;
+
+	/* EXCLUDED of ON CONFLICT (a composite) was handled with its target */
+	if (!d->masked || rte->self_reference || rte->relkind == RELKIND_COMPOSITE_TYPE ||
+		crm_citus_table(rte->relid))
+		return;
+	if (read_masks(roleid, d, &sub) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: crmperm could not mask the fields of \"%s\" in this query",
+						d->resource),
+				 errdetail("The relation reached the plan without passing crmperm's masking.")));
 }
 
 static PlannedStmt *
@@ -1143,10 +1162,15 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 	bool		masked = false;
 	bool		active = crm_extension_active_as_planned();
 
+	masks_left_to_shards = false;
 	if (active)
 		masked = mask_query(parse);
-	result = prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
-		: standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (masks_left_to_shards)
+		result = crm_citus_plan_in_shards(prev_planner ? prev_planner : standard_planner,
+										  parse, query_string, cursorOptions, boundParams);
+	else
+		result = prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
+			: standard_planner(parse, query_string, cursorOptions, boundParams);
 
 	/*
 	 * The cache entries seen above stay valid until the next hook entry; a

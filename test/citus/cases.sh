@@ -1,0 +1,162 @@
+# Sourced by test/citus/suite.sh: the data, crmperm's setup, and the cases.
+
+# ---- the same tables twice: NAME_local (the reference) and NAME (Citus) ----
+setup_sql() {
+    local s
+    cat <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION crmperm;
+SELECT crmperm.sync_node();
+CREATE ROLE crm_users NOLOGIN;
+CREATE ROLE alice LOGIN IN ROLE crm_users;
+CREATE ROLE bob LOGIN IN ROLE crm_users;
+CREATE ROLE carol LOGIN IN ROLE crm_users;
+CREATE ROLE dave LOGIN IN ROLE crm_users;
+CREATE ROLE integrations LOGIN;
+CREATE ROLE zapier NOLOGIN IN ROLE crm_users;
+SELECT crmperm.create_permission_set('rep');
+SELECT crmperm.create_permission_set('manager');
+SQL
+    for s in _local ""; do
+        cat <<SQL
+CREATE TABLE leads$s (id int PRIMARY KEY, tenant text NOT NULL, name text, owner_id text,
+                      team_id text, email text, phone text, ssn text, score int, notes text,
+                      source text);
+CREATE TABLE deals$s (id int, lead_id int, tenant text NOT NULL, owner_id text, amount numeric,
+                      stage text, PRIMARY KEY (lead_id, id));
+CREATE TABLE countries$s (code text PRIMARY KEY, name text, tax_id text);
+CREATE TABLE payroll$s (id int PRIMARY KEY, emp text, salary int);
+GRANT SELECT, INSERT, UPDATE, DELETE ON leads$s, deals$s, countries$s, payroll$s TO crm_users;
+INSERT INTO leads$s
+SELECT i, CASE WHEN i <= 14 THEN 't1' ELSE 't2' END, 'lead ' || i,
+       CASE WHEN i % 3 = 0 THEN 'alice' WHEN i > 14 AND i % 2 = 0 THEN 'carol' ELSE 'bob' END,
+       CASE WHEN i % 2 = 0 THEN 'east' ELSE 'west' END,
+       'contact' || i || '@acme' || (i % 3) || '.example', '+1-555-01' || lpad(i::text, 2, '0'),
+       'ssn-' || i, i * 10, 'note ' || i, 'web'
+  FROM generate_series(1, 20) i;
+INSERT INTO deals$s SELECT d, l.id, l.tenant, l.owner_id, l.id * 100 + d, 'open'
+  FROM leads$s l, generate_series(1, 2) d;
+INSERT INTO countries$s VALUES ('de', 'Germany', 'DE-123456789'), ('fr', 'France', 'FR-987654321'),
+                               ('us', 'United States', 'US-555000111');
+INSERT INTO payroll$s VALUES (1, 'alice', 5000), (2, 'bob', 7000), (3, 'carol', 5100);
+SQL
+        # the Citus tables: three distributed before they are managed, deals after
+        [ -z "$s" ] && cat <<'SQL'
+SELECT create_distributed_table('leads', 'id');
+SELECT create_reference_table('countries');
+SELECT create_distributed_table('payroll', 'id');
+SQL
+        cat <<SQL
+SELECT crmperm.manage_table('leads$s', owner_column => 'owner_id', team_column => 'team_id',
+                            tenant_column => 'tenant');
+SELECT crmperm.manage_table('deals$s', owner_column => 'owner_id', tenant_column => 'tenant');
+SELECT crmperm.manage_table('countries$s');
+SELECT crmperm.manage_table('payroll$s', sensitive => true);
+SELECT crmperm.protect_field('leads$s', 'email', 'email');
+SELECT crmperm.protect_field('leads$s', 'phone', 'partial');
+SELECT crmperm.protect_field('leads$s', 'ssn', 'hash');
+SELECT crmperm.protect_field('leads$s', 'notes', 'redact');
+SELECT crmperm.protect_field('leads$s', 'score', 'null');
+SELECT crmperm.protect_field('leads$s', 'source', 'redact', readonly => true);
+SELECT crmperm.protect_field('countries$s', 'tax_id', 'partial');
+SELECT crmperm.grant('rep', 'leads$s', ARRAY['read', 'create', 'update'], scope => 'owned');
+SELECT crmperm.grant('rep', 'deals$s', ARRAY['read', 'create'], scope => 'owned');
+SELECT crmperm.grant('rep', 'countries$s', ARRAY['read']);
+SELECT crmperm.grant_field('rep', 'leads$s', 'source', ARRAY['read']);
+SELECT crmperm.grant_field('rep', 'leads$s', 'score', ARRAY['read', 'create']);
+SELECT crmperm.grant('manager', 'leads$s', ARRAY['read', 'update', 'delete']);
+SELECT crmperm.grant('manager', 'deals$s', ARRAY['read', 'update']);
+SELECT crmperm.grant('manager', 'countries$s', ARRAY['read']);
+SELECT crmperm.grant('manager', 'payroll$s', ARRAY['read']);
+SELECT crmperm.grant_field('manager', 'leads$s', 'ssn', ARRAY['read']);
+SQL
+        [ -z "$s" ] && cat <<'SQL'
+SELECT create_distributed_table('deals', 'lead_id', colocate_with => 'leads');
+SQL
+    done
+    cat <<'SQL'
+SELECT crmperm.assign_permission_set('alice', 'rep');
+SELECT crmperm.assign_permission_set('carol', 'rep');
+SELECT crmperm.assign_permission_set('zapier', 'rep');
+SELECT crmperm.assign_permission_set('bob', 'manager');
+SELECT crmperm.set_principal('alice', user_id => 'alice', team_ids => ARRAY['east'], tenant_id => 't1');
+SELECT crmperm.set_principal('zapier', user_id => 'alice', tenant_id => 't1');
+SELECT crmperm.set_principal('carol', user_id => 'carol', tenant_id => 't2');
+SELECT crmperm.set_principal('bob', user_id => 'bob', tenant_id => 't1');
+SELECT crmperm.set_super_admin('dave', true);
+SQL
+}
+
+out=$(setup_sql | q $C 2>&1 >/dev/null)
+check "setup: two sets of tables managed alike, Citus ones distributed before and after manage_table" \
+    '[ -z "$out" ]' "$out"
+$PGBIN/psql -X -q -At -h "$CITUS_DIR" -p $C -U postgres -d crm \
+    -c "SELECT crmperm.create_token('zap', 'zapier', ARRAY['leads.read', 'leads_local.read', 'deals.read', 'deals_local.read'])" \
+    > "$CITUS_DIR/token.zap"
+
+# ---- the catalog on every node ----
+catalog="SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM (
+  SELECT to_jsonb(r) x FROM crmperm.resources r WHERE r.resource NOT LIKE '%_local' UNION ALL SELECT to_jsonb(g) FROM crmperm.object_grants g
+  UNION ALL SELECT to_jsonb(f) FROM crmperm.fields f UNION ALL SELECT to_jsonb(f) FROM crmperm.field_grants f
+  UNION ALL SELECT to_jsonb(p) FROM crmperm.principals p UNION ALL SELECT to_jsonb(s) FROM crmperm.secret s
+  UNION ALL SELECT to_jsonb(t) FROM crmperm.api_tokens t) c"
+cat_c=$(q $C -At -c "$catalog"); cat_w=$(q $W1 -At -c "$catalog")
+check "catalog: the worker holds the coordinator's catalog, the hash mask's key and token hashes included" \
+    '[ -n "$cat_c" ] && [ "$cat_c" = "$cat_w" ]' "coordinator $cat_c, worker $cat_w"
+
+# ---- reads ----
+same "owned rows and every mask kind, multi-shard" alice "(4 rows)" \
+    "SELECT id, name, email, phone, ssn, notes, score, source FROM leads@@ ORDER BY id"
+same "count over every shard" alice " 4" "SELECT count(*) FROM leads@@"
+same "router query, own row" alice "(1 row)" "SELECT id, ssn, phone FROM leads@@ WHERE id = 3"
+same "router query, another owner's row" alice "(0 rows)" "SELECT id FROM leads@@ WHERE id = 4"
+same "a predicate on a masked field sees the mask" alice "(0 rows)" \
+    "SELECT id FROM leads@@ WHERE ssn LIKE 'ssn-%' OR phone LIKE '+1%'"
+same "grouping by a masked field" alice "****@acme0.example" \
+    "SELECT email, count(*) FROM leads@@ GROUP BY email ORDER BY 1"
+same "aggregates pushed down" alice " 300 |" "SELECT sum(score), max(id), min(ssn) IS NOT NULL FROM leads@@"
+same "ordering by a masked field, LIMIT" alice "(2 rows)" "SELECT id, ssn FROM leads@@ ORDER BY ssn, id LIMIT 2"
+same "CTE and subquery" alice " 4" "WITH x AS (SELECT * FROM leads@@) SELECT count(*) FROM x WHERE id IN (SELECT id FROM leads@@)"
+same "colocated join" alice "(8 rows)" \
+    "SELECT l.id, d.id, d.amount, l.ssn FROM leads@@ l JOIN deals@@ d ON d.lead_id = l.id ORDER BY 1, 2"
+same "reference table, masked" alice "****6789" "SELECT code, name, tax_id FROM countries@@ ORDER BY code"
+same "join with a reference table" alice "(4 rows)" \
+    "SELECT l.id, c.tax_id FROM leads@@ l JOIN countries@@ c ON c.code = 'de' ORDER BY 1"
+same "prepared statement, custom and generic plans" alice "(1 row)" \
+    "PREPARE p(int) AS SELECT id, ssn FROM leads@@ WHERE id = \$1; EXECUTE p(3); EXECUTE p(4); EXECUTE p(6); EXECUTE p(5); EXECUTE p(9); EXECUTE p(12); EXECUTE p(3)"
+same "cursor" alice "(2 rows)" "BEGIN; DECLARE c CURSOR FOR SELECT id, ssn FROM leads@@ ORDER BY id; FETCH 2 FROM c; COMMIT"
+same "manager: every row of the tenant, the field granted" bob " 14 |" \
+    "SELECT count(*), count(DISTINCT owner_id), min(ssn) FROM leads@@"
+same "another tenant's rep" carol "(2 rows)" "SELECT id, owner_id, tenant FROM leads@@ ORDER BY id"
+same "super admin sees everything, unmasked" dave "(20 rows)" "SELECT id, ssn, email FROM leads@@ ORDER BY id"
+same "no read grant: the named denial" alice 'lacks "payroll.read"' "SELECT * FROM payroll@@"
+same "sensitive table read" bob "(3 rows)" "SELECT * FROM payroll@@ ORDER BY id"
+same "EXPLAIN ANALYZE refused (row counts)" alice "ERROR:" "EXPLAIN ANALYZE SELECT * FROM leads@@"
+same "COPY TO needs export" alice "ERROR:" "COPY (SELECT id FROM leads@@) TO STDOUT"
+
+# ---- writes (each rolled back) ----
+same "update own row, RETURNING masked" alice "(1 row)" \
+    "BEGIN; UPDATE leads@@ SET name = name || '!' WHERE id IN (3, 4) RETURNING id, name, ssn, phone; ROLLBACK"
+same "update another owner's row touches nothing" alice "(0 rows)" \
+    "BEGIN; UPDATE leads@@ SET name = 'x' WHERE id = 4 RETURNING id; ROLLBACK"
+same "insert an own row" alice "(1 row)" \
+    "BEGIN; INSERT INTO leads@@ (id, tenant, name, owner_id, team_id, score) VALUES (100, 't1', 'New', 'alice', 'east', 5) RETURNING id, name, score; ROLLBACK"
+same "insert a row for another owner: outside the create scope" alice "ERROR:  permission denied" \
+    "INSERT INTO leads@@ (id, tenant, name, owner_id) VALUES (101, 't1', 'New', 'bob')"
+same "insert into another tenant" alice "ERROR:  permission denied" \
+    "INSERT INTO leads@@ (id, tenant, name, owner_id) VALUES (102, 't2', 'New', 'alice')"
+same "update moving a row out of the update scope" alice "ERROR:  permission denied" \
+    "UPDATE leads@@ SET owner_id = 'bob' WHERE id = 3"
+same "delete without the grant" alice 'lacks "leads.delete"' "DELETE FROM leads@@ WHERE id = 3"
+same "read-only field" alice "ERROR:  permission denied" "UPDATE leads@@ SET source = 'x' WHERE id = 3"
+same "create-once field" alice 'leads.score.update' "UPDATE leads@@ SET score = 1 WHERE id = 3"
+same "masked field write" alice 'leads.ssn' "UPDATE leads@@ SET ssn = 'x' WHERE id = 3"
+same "ON CONFLICT DO UPDATE on an own row" alice "(1 row)" \
+    "BEGIN; INSERT INTO leads@@ (id, tenant, name, owner_id, team_id) VALUES (3, 't1', 'x', 'alice', 'east') ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id, name; ROLLBACK"
+same "sensitive table write" bob "ERROR:  permission denied" "UPDATE payroll@@ SET salary = 1"
+same "manager deletes in its tenant only" bob "    14 |   1 |  14" \
+    "BEGIN; WITH d AS (DELETE FROM leads@@ WHERE id > 0 RETURNING id) SELECT count(*), min(id), max(id) FROM d; ROLLBACK"
+same "insert a deal (distributed after manage_table)" alice "(1 row)" \
+    "BEGIN; INSERT INTO deals@@ VALUES (9, 3, 't1', 'alice', 1, 'new') RETURNING id, lead_id; ROLLBACK"
+same "insert a deal for another owner" alice "ERROR:  permission denied" \
+    "INSERT INTO deals@@ VALUES (9, 4, 't1', 'bob', 1, 'new')"
