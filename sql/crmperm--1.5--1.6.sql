@@ -185,6 +185,9 @@ BEGIN
         RAISE EXCEPTION 'crmperm does not synchronize table "%"', tbl;
     END IF;
     IF NOT EXISTS (SELECT FROM crmperm.node_sync) THEN
+        IF op = 'REPLACE' THEN
+            RETURN;     -- a table distributed: this node gets it with sync_node()
+        END IF;
         RAISE EXCEPTION 'crmperm''s catalog was never copied to this node'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Run SELECT crmperm.sync_node(''<this node>'', <port>) on the coordinator.';

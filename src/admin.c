@@ -159,9 +159,9 @@ dispatch_info(FunctionCallInfo fcinfo)
 
 	info = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DispatchInfo));
 	strlcpy(info->name, NameStr(proc->proname), NAMEDATALEN);
-	/* the audit trail is each node's own: purging it is no catalog change */
+	/* the audit trail is each node's own: verifying or purging it is no catalog change */
 	info->writes = proc->provolatile == PROVOLATILE_VOLATILE &&
-		strcmp(info->name, "purge_audit") != 0;
+		strcmp(info->name, "purge_audit") != 0 && strcmp(info->name, "verify_audit") != 0;
 	info->right = RIGHT_SYSTEM;
 	info->permission = CRM_SYS_MANAGE_PERMISSIONS;
 	for (int i = 0; i < lengthof(admin_functions); i++)

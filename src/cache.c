@@ -121,7 +121,8 @@ crm_relcache_callback(Datum arg, Oid relid)
 	CrmRelation *rel;
 
 	if (OidIsValid(relid) && ext_present && rel_hash &&
-		(rel = hash_search(rel_hash, &relid, HASH_FIND, NULL)) != NULL && rel->toprelid == relid)
+		(rel = hash_search(rel_hash, &relid, HASH_FIND, NULL)) != NULL &&
+		rel->toprelid == relid && !rel->citus)
 		crm_citus_note_relation(relid);
 	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
 		catalog_changes++;
@@ -388,6 +389,7 @@ load_relations(void)
 		spi_name(tup, 8, &rel->tenant_column);
 		rel->toprelid = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
 		rel->actions = CRM_READ | CRM_CREATE | CRM_UPDATE | CRM_DELETE;
+		rel->citus = crm_citus_table(relid);
 	}
 
 	load_actions();

@@ -36,6 +36,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -57,9 +59,9 @@ static void (*citus_send_node) (const char *node, int32 port, const char *user,
 static bool resolved = false;
 
 /*
- * Managed tables whose relcache entry was invalidated in this transaction:
- * one may have become a Citus table (create_distributed_table() after
- * manage_table()), see crm_citus_xact().
+ * Managed tables that were not Citus tables and whose relcache entry was
+ * invalidated in this transaction: one may have become a Citus table
+ * (create_distributed_table() after manage_table()), see crm_citus_xact().
  */
 #define MAX_NOTED 64
 static Oid	noted[MAX_NOTED];
@@ -187,40 +189,37 @@ crm_citus_xact(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT && (nnoted > 0 || noted_overflow) &&
 		GetTopTransactionIdIfAny() != InvalidTransactionId && !XactReadOnly &&
-		!RecoveryInProgress() && crm_citus_active() && citus_group() == 0 &&
-		crm_catalog_present())
+		!RecoveryInProgress() && crm_citus_active() && citus_group() == 0)
 	{
 		List	   *relids = NIL;
+		Datum	   *elems;
+		int			n = 0;
+		ListCell   *lc;
 
-		if (noted_overflow)
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (noted_overflow && crm_catalog_present())
 			relids = crm_managed_relids();
 		else
 			for (int i = 0; i < nnoted; i++)
 				relids = lappend_oid(relids, noted[i]);
 		nnoted = 0;
 		noted_overflow = false;
+		elems = palloc(sizeof(Datum) * (list_length(relids) + 1));
+		foreach(lc, relids)
+			if (citus_table(lfirst_oid(lc)))
+				elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+		if (n > 0 && crm_catalog_present())
 		{
-			Datum	   *elems = palloc(sizeof(Datum) * (list_length(relids) + 1));
-			int			n = 0;
-			ListCell   *lc;
+			Oid			argtype = OIDARRAYOID;
+			Datum		arg = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
+															  true, TYPALIGN_INT));
 
-			foreach(lc, relids)
-				if (citus_table(lfirst_oid(lc)))
-					elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-			if (n > 0)
-			{
-				Oid			argtype = OIDARRAYOID;
-				Datum		arg = PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid),
-																  true, TYPALIGN_INT));
-
-				PushActiveSnapshot(GetTransactionSnapshot());
-				SPI_connect();
-				crm_spi_execute("SELECT crmperm._sync_resources($1)", 1, &argtype, &arg,
-								SPI_OK_SELECT);
-				SPI_finish();
-				PopActiveSnapshot();
-			}
+			SPI_connect();
+			crm_spi_execute("SELECT crmperm._sync_resources($1)", 1, &argtype, &arg,
+							SPI_OK_SELECT);
+			SPI_finish();
 		}
+		PopActiveSnapshot();
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
@@ -259,4 +258,98 @@ crm_citus_plan_in_shards(planner_hook_type planner, Query *parse, const char *qu
 	result = planner(parse, query_string, cursorOptions, boundParams);
 	AtEOXact_GUC(true, nest);
 	return result;
+}
+
+/* ---- statements under a token (tokens.c: node tokens) ---- */
+
+static bool
+touches_citus_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		return rte->rtekind == RTE_RELATION && citus_table(rte->relid);
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, touches_citus_walker, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, touches_citus_walker, context);
+}
+
+/* Does the query read or write a Citus table (at any level)? */
+bool
+crm_citus_query_touches(Query *query)
+{
+	return crm_citus_active() && touches_citus_walker((Node *) query, NULL);
+}
+
+/*
+ * Under a token, a statement whose plan reaches Citus tables: every node it
+ * reaches runs its part as the token's principal (the node token, sent with
+ * SET LOCAL in the coordinated transaction), nothing runs locally as the
+ * login role (local execution is off for the transaction: the local shards
+ * are reached through a connection too), and the caller runs Citus's
+ * execution as the login role (tokens.c), which Citus connects as.  True
+ * when it does.
+ */
+bool
+crm_citus_token_statement(PlannedStmt *stmt)
+{
+	static void (*use_coordinated) (void);
+	static void (*set_local_execution) (int status);
+	static int (*local_execution) (void);
+	static void (*propagate_set) (VariableSetStmt *stmt, const char *command);
+	static StringInfo *active_sets;
+	ListCell   *lc;
+	bool		touches = false;
+	char	   *command;
+	VariableSetStmt *set;
+
+	if (stmt == NULL || !crm_citus_active())
+		return false;
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && citus_table(rte->relid))
+			touches = true;
+	}
+	if (!touches)
+		return false;
+
+	if (use_coordinated == NULL)
+	{
+		use_coordinated = dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction");
+		set_local_execution = dlsym(RTLD_DEFAULT, "SetLocalExecutionStatus");
+		local_execution = dlsym(RTLD_DEFAULT, "GetCurrentLocalExecutionStatus");
+		propagate_set = dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
+		active_sets = dlsym(RTLD_DEFAULT, "activeSetStmts");
+		if (!use_coordinated || !set_local_execution || !local_execution || !propagate_set ||
+			!active_sets)
+		{
+			use_coordinated = NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("tokens cannot reach Citus tables with this version of Citus")));
+		}
+	}
+
+	/* 2: LOCAL_EXECUTION_DISABLED (Citus 11 to 13) */
+	if (local_execution() != 2)
+		set_local_execution(2);
+	use_coordinated();
+	if (*active_sets == NULL || strstr((*active_sets)->data, "crmperm.node_token") == NULL)
+	{
+		set = makeNode(VariableSetStmt);
+		set->kind = VAR_SET_VALUE;
+		set->name = "crmperm.node_token";
+		set->is_local = true;
+		command = psprintf("SET LOCAL crmperm.node_token TO %s",
+						   quote_literal_cstr(crm_token_node_assertion()));
+		propagate_set(set, command);
+	}
+	return true;
 }

@@ -60,6 +60,7 @@ typedef struct CrmRelation
 	char		parent[NAMEDATALEN];	/* set_parent(): its parent resource, or "" */
 	List	   *fk_columns;		/* ... through these columns (char *) */
 	bool		shared;			/* some row of it was ever shared (1.5) */
+	bool		citus;			/* a Citus table when loaded (citus.c) */
 } CrmRelation;
 
 /* A protected field of a relation (attno in that relation: partitions differ). */
@@ -296,6 +297,8 @@ extern bool crm_citus_active(void);
 extern bool crm_citus_table(Oid relid);
 extern void crm_citus_refuse_worker(const char *function);
 extern void crm_citus_note_relation(Oid relid);
+extern bool crm_citus_token_statement(PlannedStmt *stmt);
+extern bool crm_citus_query_touches(Query *query);
 extern PlannedStmt *crm_citus_plan_in_shards(planner_hook_type planner, Query *parse,
 											 const char *query_string, int cursorOptions,
 											 ParamListInfo boundParams);
@@ -317,6 +320,7 @@ extern bool crm_token_check_range_table(List *rangeTable, List *perminfos,
 extern void crm_token_check_utility(Node *parsetree);
 extern void crm_tokens_redact(ErrorData *edata);
 extern const char *crm_token_redact_query(const char *text);
+extern char *crm_token_node_assertion(void);
 
 /* ---- audit.c: events that outlive their transaction ---- */
 typedef enum CrmAuditKind

@@ -1165,7 +1165,8 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 	masks_left_to_shards = false;
 	if (active)
 		masked = mask_query(parse);
-	if (masks_left_to_shards)
+	/* under a token: no local fast path (nothing runs locally, tokens.c) */
+	if (masks_left_to_shards || (crm_token_active() && crm_citus_query_touches(parse)))
 		result = crm_citus_plan_in_shards(prev_planner ? prev_planner : standard_planner,
 										  parse, query_string, cursorOptions, boundParams);
 	else

@@ -55,6 +55,7 @@
 #include "commands/extension.h"
 #include "common/base64.h"
 #include "common/cryptohash.h"
+#include "common/hmac.h"
 #include "common/sha2.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -134,6 +135,7 @@ static struct
 {
 	TokenMode	mode;
 	char		name[CRM_NAME_BYTES];
+	char		key_id[KEY_ID_LEN + 1];	/* the public part: finds its row */
 	Oid			principal;
 	Oid			saved_user;		/* restored at commit (transaction mode) */
 	int			saved_sec_context;
@@ -157,6 +159,9 @@ static int	max_failures = 5;
 static int	failure_window = 60;	/* seconds */
 static int	lockout = 300;		/* seconds */
 static Oid	information_schema_nsp = InvalidOid;
+static char *node_token = NULL;	/* crmperm.node_token, see node_token_apply() */
+
+static void node_token_apply(void);
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
@@ -773,6 +778,7 @@ static void
 tokens_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 {
 	pstate->p_sourcetext = crm_token_redact_query(pstate->p_sourcetext);
+	node_token_apply();
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 }
@@ -781,6 +787,9 @@ static void
 tokens_executor_start(QueryDesc *queryDesc, int eflags)
 {
 	queryDesc->sourceText = crm_token_redact_query(queryDesc->sourceText);
+	node_token_apply();
+	if (token.mode != TOKEN_NONE)
+		crm_citus_token_statement(queryDesc->plannedstmt);
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
 	else
@@ -795,12 +804,31 @@ tokens_executor_start(QueryDesc *queryDesc, int eflags)
 static void
 tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 {
+	Oid			user;
+	int			sec_context;
+	bool		as_login;
+
 	if (token.mode != TOKEN_NONE && !crm_cache_loading && !IsParallelWorker())
 		check_token_valid();
-	if (prev_executor_run)
-		prev_executor_run(CRM_EXECUTOR_RUN_ARGS);
-	else
-		standard_ExecutorRun(CRM_EXECUTOR_RUN_ARGS);
+
+	/* Citus connects to other nodes as the login role (see node tokens) */
+	as_login = token.mode != TOKEN_NONE && crm_citus_token_statement(queryDesc->plannedstmt);
+	GetUserIdAndSecContext(&user, &sec_context);
+	if (as_login)
+		SetUserIdAndSecContext(GetSessionUserId(), sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (prev_executor_run)
+			prev_executor_run(CRM_EXECUTOR_RUN_ARGS);
+		else
+			standard_ExecutorRun(CRM_EXECUTOR_RUN_ARGS);
+	}
+	PG_FINALLY();
+	{
+		if (as_login)
+			SetUserIdAndSecContext(user, sec_context);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -956,6 +984,177 @@ touch_token(const char *name)
 					1, &argtype, &arg, SPI_OK_UPDATE);
 }
 
+/*
+ * A token's row by key id: hash, name, principal, scopes, expires, and
+ * whether it may be used now.
+ */
+#define TOKEN_ROW_QUERY \
+	"SELECT t.hash, t.name, t.principal::pg_catalog.oid, t.scopes," \
+	" t.expires, t.revoked IS NULL" \
+	" AND (t.expires IS NULL OR t.expires OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp())" \
+	" AND crmperm._token_principal_problem(t.principal) IS NULL, t.key_id" \
+	" FROM crmperm.api_tokens t WHERE t.key_id OPERATOR(pg_catalog.=) $1"
+
+/* Become the principal of the token in tup (a TOKEN_ROW_QUERY row). */
+static void
+token_activate(HeapTuple tup, TupleDesc desc, bool session)
+{
+	bool		isnull;
+	Datum		expires = SPI_getbinval(tup, desc, 5, &isnull);
+
+	token_forget();
+	token.expires = isnull ? DT_NOEND : DatumGetTimestampTz(expires);
+	crm_clip_copy(token.name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
+				  sizeof(token.name));
+	strlcpy(token.key_id, TextDatumGetCString(SPI_getbinval(tup, desc, 7, &isnull)),
+			sizeof(token.key_id));
+	load_scopes(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
+	token.principal = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	token.checked_at = crm_catalog_version();
+	token.started = GetCurrentStatementStartTimestamp();
+	token.subid = GetCurrentSubTransactionId();
+	token.nest_level = GetCurrentTransactionNestLevel();
+	GetUserIdAndSecContext(&token.saved_user, &token.saved_sec_context);
+	SetUserIdAndSecContext(token.principal,
+						   token.saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	token.mode = session ? TOKEN_SESSION_PENDING : TOKEN_TRANSACTION;
+}
+
+/* ---- the token on other nodes (Citus) ---- */
+
+/*
+ * Citus opens its connections to other nodes as the current role, which
+ * under a token is the principal: a NOLOGIN role.  So a statement under a
+ * token that reaches Citus tables runs its remote part as the login role
+ * (citus.c switches the user while Citus executes), and every node it
+ * reaches is told, in the same transaction (SET LOCAL crmperm.node_token),
+ * which token that login role presented:
+ *
+ *   <key id>:<unix time it ends>:<hex HMAC>:<login role>
+ *
+ * The HMAC (SHA-256) covers the other three parts, keyed with SHA-256 of a
+ * label and crmperm's secret, which every node holds (sync_node()) and no
+ * principal reads (a hash mask is an HMAC with the secret itself: it cannot
+ * forge one).  A node accepts it only from a session of that login role,
+ * before it ends (an hour), while the token itself is valid there; then the
+ * transaction runs as the token's principal, narrowed to its scopes, as if
+ * authenticate() had been called.  Replayed, it gives its login role what
+ * the token gives anyway.
+ */
+#define NODE_TOKEN_LIFETIME 3600
+#define NODE_TOKEN_LABEL "crmperm node token key\n"
+
+static void
+node_token_mac(const char *key_id, int64 ends, const char *login, char *hex)
+{
+	const bytea *secret = crm_hash_key();
+	pg_cryptohash_ctx *hash;
+	pg_hmac_ctx *hmac;
+	uint8		key[PG_SHA256_DIGEST_LENGTH];
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *message = psprintf("%s:" INT64_FORMAT ":%s", key_id, ends, login);
+
+	if (secret == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crmperm has no secret on this node"),
+				 errhint("Run crmperm.sync_node() on the Citus coordinator.")));
+	hash = pg_cryptohash_create(PG_SHA256);
+	hmac = pg_hmac_create(PG_SHA256);
+	if (hash == NULL || hmac == NULL ||
+		pg_cryptohash_init(hash) < 0 ||
+		pg_cryptohash_update(hash, (const uint8 *) NODE_TOKEN_LABEL, strlen(NODE_TOKEN_LABEL)) < 0 ||
+		pg_cryptohash_update(hash, (const uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret)) < 0 ||
+		pg_cryptohash_final(hash, key, sizeof(key)) < 0 ||
+		pg_hmac_init(hmac, key, sizeof(key)) < 0 ||
+		pg_hmac_update(hmac, (const uint8 *) message, strlen(message)) < 0 ||
+		pg_hmac_final(hmac, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute a node token");
+	pg_cryptohash_free(hash);
+	pg_hmac_free(hmac);
+	explicit_bzero(key, sizeof(key));
+	hex_encode((const char *) digest, sizeof(digest), hex);
+	hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+}
+
+/* The node token of the active token, for the login role of this session. */
+char *
+crm_token_node_assertion(void)
+{
+	char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+	char	   *login = GetUserNameFromId(GetSessionUserId(), false);
+	int64		ends = (int64) time(NULL) + NODE_TOKEN_LIFETIME;
+
+	Assert(token.mode != TOKEN_NONE);
+	node_token_mac(token.key_id, ends, login, hex);
+	return psprintf("%s:" INT64_FORMAT ":%s:%s", token.key_id, ends, hex, login);
+}
+
+static void
+deny_node_token(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("crmperm.node_token is not valid here: %s", why),
+			 errhint("crmperm sets it for the connections Citus opens under a token; present the token with crmperm.authenticate().")));
+}
+
+/*
+ * At each statement: a node token set in this transaction (by the node that
+ * sent the statement) makes the transaction run as its token's principal.
+ */
+static void
+node_token_apply(void)
+{
+	char	   *value,
+			   *fields[4],
+			   *p;
+	char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+	int64		ends;
+	Datum		key;
+	Oid			argtype = TEXTOID;
+	bool		valid;
+
+	if (node_token == NULL || node_token[0] == '\0' || token.mode != TOKEN_NONE ||
+		crm_cache_loading || !IsTransactionState() || IsParallelWorker())
+		return;
+	value = pstrdup(node_token);
+	fields[0] = value;
+	for (int i = 1; i < 4; i++)
+	{
+		p = strchr(fields[i - 1], ':');
+		if (p == NULL)
+			deny_node_token("it is malformed");
+		*p = '\0';
+		fields[i] = p + 1;
+	}
+	ends = strtoi64(fields[1], &p, 10);
+	if (*p != '\0' || strlen(fields[0]) != KEY_ID_LEN || strlen(fields[2]) != sizeof(hex) - 1)
+		deny_node_token("it is malformed");
+	if (strcmp(fields[3], GetUserNameFromId(GetSessionUserId(), false)) != 0)
+		deny_node_token("it was made for another login role");
+	if (ends < (int64) time(NULL))
+		deny_node_token("it has ended");
+	if (!crm_catalog_present())
+		deny_node_token("crmperm's catalog is not here");
+	node_token_mac(fields[0], ends, fields[3], hex);
+	if (timingsafe_bcmp(hex, fields[2], sizeof(hex) - 1) != 0)
+		deny_node_token("its signature does not match");
+
+	key = CStringGetTextDatum(fields[0]);
+	SPI_connect();
+	crm_spi_execute(TOKEN_ROW_QUERY, 1, &argtype, &key, SPI_OK_SELECT);
+	valid = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &(bool){false}));
+	if (!valid)
+	{
+		SPI_finish();
+		deny_node_token("its token was revoked or expired, or is not on this node");
+	}
+	token_activate(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, false);
+	SPI_finish();
+}
+
 /* crmperm.authenticate(token text, session boolean DEFAULT false) */
 Datum
 crmperm_authenticate(PG_FUNCTION_ARGS)
@@ -1035,12 +1234,7 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 																	KEY_ID_LEN));
 		Oid			argtype = TEXTOID;
 
-		crm_spi_execute("SELECT t.hash, t.name, t.principal::pg_catalog.oid, t.scopes,"
-						" t.expires, t.revoked IS NULL"
-						" AND (t.expires IS NULL OR t.expires OPERATOR(pg_catalog.>) pg_catalog.statement_timestamp())"
-						" AND crmperm._token_principal_problem(t.principal) IS NULL"
-						" FROM crmperm.api_tokens t WHERE t.key_id OPERATOR(pg_catalog.=) $1",
-						1, &argtype, &key, SPI_OK_SELECT);
+		crm_spi_execute(TOKEN_ROW_QUERY, 1, &argtype, &key, SPI_OK_SELECT);
 	}
 	explicit_bzero(tok, len);
 	memset(stored, 0, sizeof(stored));
@@ -1072,30 +1266,10 @@ crmperm_authenticate(PG_FUNCTION_ARGS)
 	}
 
 	/* the token holds: remember it, then become its principal */
-	token_forget();
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		expires = SPI_getbinval(tup, desc, 5, &isnull);
-
-		token.expires = isnull ? DT_NOEND : DatumGetTimestampTz(expires);
-		crm_clip_copy(token.name, TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)),
-					  sizeof(token.name));
-		load_scopes(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)));
-	}
+	token_activate(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, session);
 	touch_token(token.name);
 	SPI_finish();
 	MemoryContextSwitchTo(caller_context);
-
-	token.principal = principal;
-	token.checked_at = crm_catalog_version();
-	token.started = GetCurrentStatementStartTimestamp();
-	token.subid = GetCurrentSubTransactionId();
-	token.nest_level = GetCurrentTransactionNestLevel();
-	GetUserIdAndSecContext(&token.saved_user, &token.saved_sec_context);
-	SetUserIdAndSecContext(principal, token.saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	token.mode = session ? TOKEN_SESSION_PENDING : TOKEN_TRANSACTION;
 	keep_token_out_of_statistics();
 	crm_audit_auth(true, token.name);
 	PG_RETURN_OID(principal);
@@ -1171,6 +1345,12 @@ crm_tokens_init(void)
 							NULL, &lockout, 300, 1, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	DefineCustomStringVariable("crmperm.node_token",
+							   "Set by crmperm for Citus connections: the token a statement runs under.",
+							   NULL, &node_token, "", PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE |
+							   GUC_NO_RESET_ALL,
+							   NULL, NULL, NULL);
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = tokens_post_parse_analyze;
 	prev_executor_start = ExecutorStart_hook;

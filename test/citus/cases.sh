@@ -160,3 +160,75 @@ same "insert a deal (distributed after manage_table)" alice "(1 row)" \
     "BEGIN; INSERT INTO deals@@ VALUES (9, 3, 't1', 'alice', 1, 'new') RETURNING id, lead_id; ROLLBACK"
 same "insert a deal for another owner" alice "ERROR:  permission denied" \
     "INSERT INTO deals@@ VALUES (9, 4, 't1', 'bob', 1, 'new')"
+
+# ---- a token (its principal is NOLOGIN: Citus connects as the login role) ----
+same "token: the principal's rows through the token's scopes" token:zap "(4 rows)" \
+    "SELECT id, ssn, phone, current_user FROM leads@@ ORDER BY id; COMMIT"
+same "token: a colocated join" token:zap "(8 rows)" \
+    "SELECT l.id, d.amount FROM leads@@ l JOIN deals@@ d ON d.lead_id = l.id ORDER BY 1, 2; COMMIT"
+same "token: a router query" token:zap "(1 row)" "SELECT id, name FROM leads@@ WHERE id = 6; COMMIT"
+same "token: a write outside its scopes" token:zap 'token "zap" lacks "leads.update"' \
+    "UPDATE leads@@ SET name = 'x' WHERE id = 3"
+same "token: a table outside its scopes" token:zap 'token "zap"' "SELECT * FROM countries@@"
+
+# ---- the catalog reaches every node in the changing transaction ----
+as $C postgres "BEGIN; SELECT crmperm.grant('rep', 'payroll', ARRAY['read']); ROLLBACK;" >/dev/null
+out=$(as $W1 alice "SELECT count(*) FROM payroll")
+check "a grant rolled back on the coordinator is on no worker" \
+    'grep -q "lacks \"payroll.read\"" <<<"$out"' "$out"
+as $C postgres "SELECT crmperm.grant('rep', 'payroll', ARRAY['read'])" >/dev/null
+out=$(as $W1 alice "SELECT count(*) FROM payroll")
+check "a grant committed on the coordinator is in force on a worker at once" \
+    'grep -q "^     3$" <<<"$out"' "$out"
+as $C postgres "SELECT crmperm.revoke('rep', 'payroll', ARRAY['read'])" >/dev/null
+out=$(as $W1 alice "SELECT count(*) FROM payroll")
+check "a revoke too" 'grep -q "lacks \"payroll.read\"" <<<"$out"' "$out"
+out=$(as $W1 postgres "SELECT crmperm.create_permission_set('made on a worker')")
+check "admin functions that change the catalog are refused on a worker" \
+    'grep -q "changed on the Citus coordinator only" <<<"$out"' "$out"
+out=$(as $W1 alice "SELECT crmperm._sync_apply('grants', 'INSERT', NULL, '[]')")
+check "principals cannot apply catalog changes" 'grep -q "permission denied for function _sync_apply" <<<"$out"' "$out"
+out=$(as $C postgres "SELECT crmperm.sync_node('localhost', 1)")
+check "sync_node() names a node that is not a worker" 'grep -q "is not an active Citus worker" <<<"$out"' "$out"
+out=$(as $C alice "SELECT crmperm.sync_node()")
+check "sync_node() is for superusers" 'grep -q "only a superuser may call crmperm.sync_node()" <<<"$out"' "$out"
+
+# ---- a worker added later: fails closed until sync_node() ----
+out=$(as $C postgres "SELECT citus_add_node('localhost', $W2);
+SELECT replicate_reference_tables('block_writes');
+SELECT citus_move_shard_placement(s.shardid, 'localhost', $W1, 'localhost', $W2, shard_transfer_mode => 'block_writes')
+  FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) JOIN pg_dist_node n ON n.groupid = p.groupid
+ WHERE s.logicalrelid = 'leads'::regclass AND n.nodeport = $W1;" 2>&1)
+check "a third node, with the leads shards of the first worker moved to it" \
+    '! grep -q ERROR <<<"$out"' "$out"
+out=$(as $C alice "SELECT count(*) FROM leads")
+check "before sync_node(): the new node's shards show the principal nothing (fails closed)" \
+    'n=$(sed -n "3p" <<<"$out" | tr -d " "); [ -n "$n" ] && [ "$n" -lt 4 ]' "$out"
+out=$(as $C postgres "SELECT crmperm.grant('rep', 'payroll', ARRAY['read'])")
+check "before sync_node(): a catalog change names the node to copy it to" \
+    'grep -q "never copied to this node" <<<"$out" && grep -q "crmperm.sync_node" <<<"$out"' "$out"
+out=$(as $C postgres "SELECT crmperm.sync_node('localhost', $W2)")
+check "sync_node() copies the catalog to the new node" 'grep -q "^         1$" <<<"$out"' "$out"
+cat_w=$(q $W2 -At -c "$catalog"); cat_c=$(q $C -At -c "$catalog")
+check "the new node holds the coordinator's catalog" '[ "$cat_c" = "$cat_w" ]' "coordinator $cat_c, new node $cat_w"
+same "after sync_node(): every shard again" alice "(4 rows)" \
+    "SELECT id, name, email, phone, ssn, notes, score, source FROM leads@@ ORDER BY id"
+out=$(as $W2 alice "SELECT id, ssn FROM leads WHERE id = 3")
+ref=$(as $C alice "SELECT id, ssn FROM leads_local WHERE id = 3")
+check "the new node, directly" '[ "$out" = "$ref" ]' "$(diff <(echo "$ref") <(echo "$out"))"
+
+# ---- audit: each node keeps the denials raised there ----
+denials="SELECT sum(result::bigint) FROM run_command_on_all_nodes(\$\$SELECT count(*) FROM crmperm.audit_log WHERE kind = 'denial'\$\$)"
+before=$(q $C -At -c "$denials")
+before_w=$(q $W1 -At -c "SELECT count(*) FROM crmperm.audit_log WHERE kind = 'denial'")
+as $W1 alice "DELETE FROM leads WHERE id = 3" >/dev/null
+as $W1 alice "INSERT INTO leads (id, tenant, name, owner_id) VALUES (103, 't1', 'x', 'bob')" >/dev/null
+sleep 1
+after=$(q $C -At -c "$denials")
+after_w=$(q $W1 -At -c "SELECT count(*) FROM crmperm.audit_log WHERE kind = 'denial'")
+check "audit: a denial raised by the node a principal queries is in that node's trail" \
+    '[ $((after_w - before_w)) -ge 1 ]' "worker: $before_w -> $after_w"
+check "audit: a denial raised where the shard is (a row outside the create scope) is in that node's trail" \
+    '[ $((after - before)) -ge 2 ]' "all nodes: $before -> $after"
+out=$(q $C -At -c "SELECT nodeid, result FROM run_command_on_all_nodes(\$\$SELECT ok FROM crmperm.verify_audit()\$\$) ORDER BY 1")
+check "audit: verify_audit() holds on every node" '! grep -q "|f" <<<"$out" && [ $(grep -c "|t" <<<"$out") -eq 3 ]' "$out"

@@ -24,18 +24,21 @@ not_ok() {
 # check DESC COND [DETAIL]
 check() { if eval "$2"; then ok "$1"; else not_ok "$1" "${3:-}"; fi; }
 
-# as PORT ROLE SQL: run SQL as ROLE (SET ROLE, or "token:NAME" to authenticate
-# with that token in a transaction) and print what psql prints, without the
-# context Citus adds to an error relayed from a worker.
+# as PORT ROLE SQL: run SQL as ROLE (SET ROLE; or "token:NAME": log in as
+# integrations and authenticate with that token in a transaction) and print
+# what psql prints, without the context Citus adds to an error relayed from
+# a worker.
 as() {
-    local port=$1 role=$2 sql=$3 pre
+    local port=$1 role=$2 sql=$3 pre user=postgres
     case $role in
-        token:*) pre="BEGIN; SELECT crmperm.authenticate(:'tok_${role#token:}') AS principal \\gset" ;;
+        token:*) user=integrations
+                 pre="BEGIN; SELECT crmperm.authenticate(:'tok_${role#token:}') AS principal \\gset" ;;
         postgres) pre="" ;;
         *) pre="SET ROLE $role;" ;;
     esac
-    $PGBIN/psql -X -q -h "$CITUS_DIR" -p "$port" -U postgres -d crm $(token_vars) \
-        -c "$pre" -c "$sql" 2>&1 | grep -v '^CONTEXT:  while executing command on' 
+    printf '%s\n%s\n' "$pre" "$sql" |
+        $PGBIN/psql -X -q -h "$CITUS_DIR" -p "$port" -U $user -d crm $(token_vars) -f - 2>&1 |
+        grep -v '^CONTEXT:  while executing command on'
 }
 token_vars() { local f; for f in "$CITUS_DIR"/token.*; do [ -f "$f" ] && echo "-v tok_${f##*/token.}=$(cat "$f")"; done; }
 
@@ -45,8 +48,8 @@ token_vars() { local f; for f in "$CITUS_DIR"/token.*; do [ -f "$f" ] && echo "-
 same() {
     local desc=$1 role=$2 expect=$3 sql=$4 ref dist wdist
     ref=$(as $C "$role" "${sql//@@/_local}" | sed 's/_local//g')
-    dist=$(as $C "$role" "${sql//@@/}")
-    wdist=$(as $W1 "$role" "${sql//@@/}")
+    dist=$(as $C "$role" "${sql//@@/}" | sed 's/_local//g')
+    wdist=$(as $W1 "$role" "${sql//@@/}" | sed 's/_local//g')
     if ! grep -qF -- "$expect" <<<"$ref"; then
         not_ok "$desc: the reference shows \"$expect\"" "$ref"
         return
