@@ -778,7 +778,9 @@ static void
 tokens_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 {
 	pstate->p_sourcetext = crm_token_redact_query(pstate->p_sourcetext);
-	node_token_apply();
+	/* (not at SET: a bad node token must not stop its own RESET) */
+	if (!(query->commandType == CMD_UTILITY && IsA(query->utilityStmt, VariableSetStmt)))
+		node_token_apply();
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
 }

@@ -161,6 +161,22 @@ same "insert a deal (distributed after manage_table)" alice "(1 row)" \
 same "insert a deal for another owner" alice "ERROR:  permission denied" \
     "INSERT INTO deals@@ VALUES (9, 4, 't1', 'bob', 1, 'new')"
 
+# ---- record access across tables ----
+as $C postgres "SELECT crmperm.share('leads_local', 4, 'alice', ARRAY['read']); SELECT crmperm.share('leads', 4, 'alice', ARRAY['read'])" >/dev/null
+same "a shared row" alice "(5 rows)" "SELECT id, owner_id, ssn FROM leads@@ ORDER BY id"
+same "a shared row, router query" alice "(1 row)" "SELECT id, owner_id FROM leads@@ WHERE id = 4"
+as $C postgres "SELECT crmperm.unshare('leads_local', 4, 'alice'); SELECT crmperm.unshare('leads', 4, 'alice')" >/dev/null
+same "unshared" alice "(4 rows)" "SELECT id FROM leads@@ ORDER BY id"
+out=$(as $C postgres "ALTER TABLE deals ADD FOREIGN KEY (lead_id) REFERENCES leads (id);
+SELECT crmperm.set_parent('deals', 'leads', ARRAY['lead_id']::name[]);
+SELECT crmperm.create_permission_set('follow leads');
+SELECT crmperm.grant('follow leads', 'deals', ARRAY['read'], scope => 'parent');
+SELECT crmperm.assign_permission_set('carol', 'follow leads');
+SET ROLE carol; SELECT count(*) FROM deals; RESET ROLE;
+SELECT crmperm.drop_permission_set('follow leads'); SELECT crmperm.set_parent('deals', NULL);")
+check "scope parent on distributed tables fails closed (Citus refuses the shard's subquery)" \
+    'grep -q "ERROR:  direct joins between distributed and local tables are not supported" <<<"$out" && ! grep -q "^     [0-9]" <<<"$out"' "$out"
+
 # ---- a token (its principal is NOLOGIN: Citus connects as the login role) ----
 same "token: the principal's rows through the token's scopes" token:zap "(4 rows)" \
     "SELECT id, ssn, phone, current_user FROM leads@@ ORDER BY id; COMMIT"
