@@ -196,6 +196,57 @@ if [[ callgrind =~ $only ]] && [ "${BENCH_CALLGRIND:-1}" = 1 ]; then
     fi
 fi
 
+# Citus (when it is installed): a coordinator and a worker on loopback, both
+# preloading citus and crmperm; t_crm (crmperm, scope owned) and t_native (the
+# same rule as a native policy, which Citus puts on every shard), both
+# distributed by aid.  The workload is a router query as bench.
+citus_db=""
+if [ -f "$(pg_config --pkglibdir)/citus.so" ] && [[ "router select on Citus" =~ $only ]]; then
+    say "setup: Citus (a coordinator and a worker; t_crm scope owned / t_native native owned policy)"
+    export CITUS_DIR="$work/citus"
+    PGBIN=$(pg_config --bindir)
+    . "$here/cluster.sh"
+    trap node_stop_all EXIT
+    cport=$((PGPORT + 300))
+    mkdir -p "$CITUS_DIR"
+    node_start coord $cport && node_start worker $((cport + 1))
+    for p in $cport $((cport + 1)); do
+        createdb -h "$CITUS_DIR" -p $p crm
+        q $p -c "CREATE EXTENSION citus" >/dev/null
+    done
+    q $cport >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT citus_set_coordinator_host('localhost', $cport);
+SELECT citus_add_node('localhost', $((cport + 1)));
+CREATE EXTENSION crmperm;
+SELECT crmperm.sync_node();
+CREATE ROLE bench LOGIN;
+CREATE TABLE t_crm (aid int PRIMARY KEY, owner_id text NOT NULL, abalance int NOT NULL);
+CREATE TABLE t_native (aid int PRIMARY KEY, owner_id text NOT NULL, abalance int NOT NULL);
+INSERT INTO t_crm SELECT i, CASE WHEN i % 100 = 0 THEN 'bench' ELSE 'u' || i % 7 END, 0
+  FROM generate_series(1, 100000) i;
+INSERT INTO t_native SELECT * FROM t_crm;
+SELECT create_distributed_table('t_crm', 'aid');
+SELECT create_distributed_table('t_native', 'aid');
+SELECT truncate_local_data_after_distributing_table('t_crm');
+SELECT truncate_local_data_after_distributing_table('t_native');
+GRANT SELECT ON t_crm, t_native TO bench;
+SELECT crmperm.manage_table('t_crm', owner_column => 'owner_id');
+SELECT crmperm.create_permission_set('Bench owned');
+SELECT crmperm.grant('Bench owned', 't_crm', ARRAY['read'], scope => 'owned');
+SELECT crmperm.assign_permission_set('bench', 'Bench owned');
+SELECT crmperm.set_principal('bench', user_id => 'bench');
+ALTER TABLE t_native ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY owned ON t_native TO bench USING (owner_id = current_user);
+ANALYZE t_crm, t_native;
+SQL
+    citus_db="host=$CITUS_DIR port=$cport dbname=crm"
+    # bench reads the same rows from both
+    citus_ok=$(psql -X -At -U bench -d "$citus_db" -c \
+        "SELECT (SELECT count(*) FROM t_crm) = 1000 AND (SELECT count(*) FROM t_native) = 1000")
+    [ "$citus_ok" = t ] || { echo "Citus: bench does not read what the router workload expects" >&2; exit 1; }
+fi
+
 # -------------------------------------------------------------------------
 # Workloads
 # -------------------------------------------------------------------------
@@ -225,6 +276,8 @@ script rt_protected routine.pgb routine_protected "$any"
 script rt_plain routine.pgb routine_plain "$any"
 script ch_parent child.pgb p_children "$own"
 script ch_native child.pgb n_children "$own"
+script cit_crm select.pgb t_crm "$own"
+script cit_native select.pgb t_native "$own"
 
 # One CPU for both sides.  This machine is a shared VM: its speed changes
 # from one second to the next (steal time, other clusters), so A and B are
@@ -237,6 +290,9 @@ script ch_native child.pgb n_children "$own"
 cpu=$(( $(nproc) - 1 ))
 postmaster=$(head -1 "$(psql -X -At -c 'SHOW data_directory')/postmaster.pid")
 taskset -pc "$cpu" "$postmaster" >/dev/null
+for f in "$work"/citus/*/postmaster.pid; do
+    [ -f "$f" ] && taskset -pc "$cpu" "$(head -1 "$f")" >/dev/null
+done
 
 # pgb OUT DB SCRIPT PROTOCOL SECONDS: one pgbench run as bench, in the background.
 pgb() {
@@ -319,6 +375,10 @@ for proto in prepared simple; do
         crmperm_bench rt_protected crmperm_bench rt_plain
     compare "child read: crmperm scope parent / native EXISTS policy (100k parents, 1M children)" \
         $proto ">= 1.0" crmperm_bench ch_parent crmperm_bench ch_native
+    if [ -n "$citus_db" ]; then
+        compare "router select on Citus: crmperm owned / native owned policy (distributed, 100k rows)" \
+            $proto ">= 0.98" "$citus_db" cit_crm "$citus_db" cit_native
+    fi
 done
 
 # -------------------------------------------------------------------------

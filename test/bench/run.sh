@@ -17,6 +17,8 @@
 #                                                            goal >= 0.99
 # A child read with scope parent (100,000 parents, 1,000,000 children) / the
 # same rule as a native EXISTS policy:                        goal >= 1.0
+# With Citus installed: a router select on a distributed table as a scoped
+# principal, crmperm owned / a native owned policy:          goal >= 0.98
 # Then the cold start of the decision cache, and instructions
 # per query counted by callgrind (exact, and where they go).  The tables are
 # printed at the end and written to test/bench/results.md.
@@ -57,6 +59,7 @@ for v in BENCH_SECONDS BENCH_ROUNDS BENCH_CLIENTS BENCH_ONLY BENCH_CALLGRIND; do
 done
 # the scripts, from a copy postgres can read (the checkout may be mode 700)
 cp -r "$top/test/bench" "$work/bench"
+cp "$top/test/citus/cluster.sh" "$work/bench/"
 chown -R postgres "$work/bench"
 cd "$work"
 su postgres -s /bin/bash -c "PATH=$PGBIN:\$PATH pg_virtualenv -v $PGMAJOR -o shared_preload_libraries=crmperm \
