@@ -70,7 +70,10 @@ BEGIN
         everything(relid, resource, rel) AS (
             SELECT t.relid, t.resource, t.relid FROM tree t
             UNION
-            SELECT to_regclass(shard_name(s.logicalrelid, s.shardid, false))::oid, t.resource, t.relid
+            -- (a table being dropped has no name left for its shards)
+            SELECT to_regclass(CASE WHEN EXISTS (SELECT FROM pg_class c WHERE c.oid = t.relid)
+                                    THEN shard_name(s.logicalrelid, s.shardid, false) END)::oid,
+                   t.resource, t.relid
               FROM pg_dist_shard s JOIN tree t ON s.logicalrelid::oid = t.relid
         )
         SELECT t.relid, t.resource, c.relowner, r.sensitive, r.owner_column,
@@ -188,9 +191,12 @@ BEGIN
         IF op = 'REPLACE' THEN
             RETURN;     -- a table distributed: this node gets it with sync_node()
         END IF;
-        RAISE EXCEPTION 'crmperm''s catalog was never copied to this node'
+        RAISE EXCEPTION 'crmperm''s catalog was never copied to node %', crmperm._citus_self()
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Run SELECT crmperm.sync_node(''<this node>'', <port>) on the coordinator.';
+                  HINT = format('Run SELECT crmperm.sync_node(%s) on the coordinator.',
+                                (SELECT format('%L, %s', n.nodename, n.nodeport) FROM pg_dist_node n
+                                  WHERE n.groupid = (SELECT groupid FROM pg_dist_local_group)
+                                  ORDER BY n.nodeid LIMIT 1));
     END IF;
     IF op = 'TRUNCATE' THEN
         EXECUTE format('DELETE FROM crmperm.%I', tbl);
@@ -208,6 +214,79 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION crmperm._sync_apply(text, text, jsonb, jsonb) FROM PUBLIC;
+
+-- This node as the coordinator knows it: 'host:port' (on a Citus node).
+CREATE FUNCTION crmperm._citus_self() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT format('%s:%s', n.nodename, n.nodeport) FROM pg_dist_node n
+             WHERE n.groupid = (SELECT groupid FROM pg_dist_local_group)
+             ORDER BY n.nodeid LIMIT 1);
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._citus_self() FROM PUBLIC;
+
+-- What every node must hold alike: the synced tables, with only the
+-- resources of Citus tables (a worker has no other table).
+CREATE FUNCTION crmperm._sync_checksum() RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
+SET IntervalStyle = 'postgres' AS $$
+DECLARE
+    snap jsonb := crmperm._sync_snapshot();
+BEGIN
+    snap := jsonb_set(snap, '{resources}', coalesce(
+        (SELECT jsonb_agg(e) FROM jsonb_array_elements(snap->'resources') e
+          WHERE EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = to_regclass(e->>'tbl'))),
+        '[]'));
+    RETURN md5((SELECT string_agg(x::text, ',' ORDER BY x::text)
+                  FROM jsonb_each(snap) t, jsonb_array_elements(t.value) x));
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._sync_checksum() FROM PUBLIC;
+
+-- lint(): on a Citus coordinator, the workers whose catalog differs.
+CREATE FUNCTION crmperm._lint_citus()
+RETURNS TABLE (severity text, finding text, object text, detail text, fix text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    mine text;
+BEGIN
+    IF crmperm._citus_node() IS DISTINCT FROM 'coordinator' THEN
+        RETURN;
+    END IF;
+    mine := crmperm._sync_checksum();
+    RETURN QUERY EXECUTE $q$
+        SELECT 'error', 'citus_node_not_synced', format('%s:%s', n.nodename, n.nodeport),
+               CASE WHEN NOT r.success THEN format('crmperm''s catalog could not be read there: %s', r.result)
+                    ELSE 'crmperm''s catalog there differs from the coordinator''s (never copied, or changed since): its shards do not decide as the coordinator does.' END,
+               format('SELECT crmperm.sync_node(%L, %s);', n.nodename, n.nodeport)
+          FROM run_command_on_workers('SELECT crmperm._sync_checksum()') r
+          JOIN pg_dist_node n ON n.nodename = r.nodename AND n.nodeport = r.nodeport
+         WHERE NOT r.success OR r.result IS DISTINCT FROM $1 $q$ USING mine;
+END
+$$;
+REVOKE ALL ON FUNCTION crmperm._lint_citus() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION crmperm._lint()
+RETURNS TABLE (severity text, finding text, object text, detail text, fix text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+SELECT f.severity, f.finding, f.object, f.detail, f.fix
+  FROM (
+    SELECT * FROM crmperm._lint_base()
+    UNION ALL SELECT * FROM crmperm._lint_attachments()
+    UNION ALL SELECT * FROM crmperm._lint_side_channels()
+    UNION ALL SELECT * FROM crmperm._lint_tenant()
+    UNION ALL SELECT * FROM crmperm._lint_routines()
+    UNION ALL SELECT * FROM crmperm._lint_record_access()
+    UNION ALL SELECT * FROM crmperm._lint_citus()
+  ) f
+ -- a protected routine's callers need its action: reaching tables with its
+ -- owner's rights is its point (_lint_routines reports what could replace it)
+ WHERE NOT (f.finding = 'definer_routine_bypasses_crmperm'
+            AND EXISTS (SELECT FROM crmperm.routines r WHERE r.routine::text = f.object))
+ ORDER BY CASE f.severity WHEN 'error' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END,
+          f.finding COLLATE "C", f.object COLLATE "C", f.detail COLLATE "C"
+$$;
 
 -- ---------------------------------------------------------------------------
 -- The whole catalog, to one node or all: crmperm.sync_node().

@@ -88,6 +88,15 @@ static const CrmAdminFunction admin_functions[] = {
 	{"list_record_teams", RIGHT_ANYONE, 0, false},
 };
 
+/*
+ * Admin functions that change nothing in crmperm's catalog (the audit trail
+ * is each node's own): they run on a Citus worker too.
+ */
+static const char *const read_only_functions[] = {
+	"whoami", "explain_access", "lint", "list_shares", "list_record_teams",
+	"verify_audit", "purge_audit"
+};
+
 /* Cached in fn_extra: the implementation, who may call it, its arguments. */
 typedef struct DispatchInfo
 {
@@ -159,9 +168,10 @@ dispatch_info(FunctionCallInfo fcinfo)
 
 	info = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(DispatchInfo));
 	strlcpy(info->name, NameStr(proc->proname), NAMEDATALEN);
-	/* the audit trail is each node's own: verifying or purging it is no catalog change */
-	info->writes = proc->provolatile == PROVOLATILE_VOLATILE &&
-		strcmp(info->name, "purge_audit") != 0 && strcmp(info->name, "verify_audit") != 0;
+	info->writes = proc->provolatile == PROVOLATILE_VOLATILE;
+	for (int i = 0; i < lengthof(read_only_functions); i++)
+		if (strcmp(read_only_functions[i], info->name) == 0)
+			info->writes = false;
 	info->right = RIGHT_SYSTEM;
 	info->permission = CRM_SYS_MANAGE_PERMISSIONS;
 	for (int i = 0; i < lengthof(admin_functions); i++)

@@ -1160,7 +1160,25 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	PlannedStmt *result;
 	bool		masked = false;
-	bool		active = crm_extension_active_as_planned();
+	bool		active;
+	Oid			user;
+	int			sec_context;
+
+	/* a statement Citus runs for a token's login role is planned as the principal */
+	if (crm_token_as_principal(&user, &sec_context))
+	{
+		PG_TRY();
+		{
+			result = crm_planner(parse, query_string, cursorOptions, boundParams);
+		}
+		PG_FINALLY();
+		{
+			crm_token_as_login_again(user, sec_context);
+		}
+		PG_END_TRY();
+		return result;
+	}
+	active = crm_extension_active_as_planned();
 
 	masks_left_to_shards = false;
 	if (active)

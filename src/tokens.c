@@ -163,6 +163,13 @@ static char *node_token = NULL;	/* crmperm.node_token, see node_token_apply() */
 
 static void node_token_apply(void);
 
+/*
+ * Citus executes a statement under a token as the login role (node tokens,
+ * below); what runs inside meanwhile (a function's statements, Citus's own
+ * subplans) is planned and checked as the principal again.
+ */
+static bool login_window = false;
+
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
@@ -316,6 +323,7 @@ tokens_xact_callback(XactEvent event, void *arg)
 			session_ended_in_xact = false;
 			break;
 		case XACT_EVENT_ABORT:
+			login_window = false;
 			/* PostgreSQL has restored the user the transaction started with */
 			if (token.mode == TOKEN_TRANSACTION || token.mode == TOKEN_SESSION_PENDING)
 				token_forget();
@@ -788,14 +796,50 @@ tokens_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 static void
 tokens_executor_start(QueryDesc *queryDesc, int eflags)
 {
+	Oid			user;
+	int			sec_context;
+	bool		as_principal;
+
 	queryDesc->sourceText = crm_token_redact_query(queryDesc->sourceText);
 	node_token_apply();
 	if (token.mode != TOKEN_NONE)
 		crm_citus_token_statement(queryDesc->plannedstmt);
-	if (prev_executor_start)
-		prev_executor_start(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
+	as_principal = crm_token_as_principal(&user, &sec_context);
+	PG_TRY();
+	{
+		if (prev_executor_start)
+			prev_executor_start(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_FINALLY();
+	{
+		if (as_principal)
+			crm_token_as_login_again(user, sec_context);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Inside the login window: become the principal again (true; undo with
+ * crm_token_as_login_again()).
+ */
+bool
+crm_token_as_principal(Oid *user, int *sec_context)
+{
+	if (!login_window || token.mode == TOKEN_NONE)
+		return false;
+	GetUserIdAndSecContext(user, sec_context);
+	SetUserIdAndSecContext(token.principal, *sec_context);
+	login_window = false;
+	return true;
+}
+
+void
+crm_token_as_login_again(Oid user, int sec_context)
+{
+	SetUserIdAndSecContext(user, sec_context);
+	login_window = true;
 }
 
 /*
@@ -809,15 +853,26 @@ tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 	Oid			user;
 	int			sec_context;
 	bool		as_login;
+	bool		was_window;
 
 	if (token.mode != TOKEN_NONE && !crm_cache_loading && !IsParallelWorker())
 		check_token_valid();
 
-	/* Citus connects to other nodes as the login role (see node tokens) */
+	/*
+	 * Citus connects to other nodes as the login role (see node tokens).
+	 * Statements run inside that window (a function's, Citus's subplans,
+	 * which send their results to other nodes) are planned and checked as
+	 * the principal (crm_token_as_principal()) and run as the login role.
+	 * Otherwise the user is left alone: authenticate() may change it.
+	 */
 	as_login = token.mode != TOKEN_NONE && crm_citus_token_statement(queryDesc->plannedstmt);
+	was_window = login_window;
 	GetUserIdAndSecContext(&user, &sec_context);
 	if (as_login)
+	{
 		SetUserIdAndSecContext(GetSessionUserId(), sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		login_window = true;
+	}
 	PG_TRY();
 	{
 		if (prev_executor_run)
@@ -829,6 +884,7 @@ tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 	{
 		if (as_login)
 			SetUserIdAndSecContext(user, sec_context);
+		login_window = was_window;
 	}
 	PG_END_TRY();
 }

@@ -183,6 +183,11 @@ same "token: the principal's rows through the token's scopes" token:zap "(4 rows
 same "token: a colocated join" token:zap "(8 rows)" \
     "SELECT l.id, d.amount FROM leads@@ l JOIN deals@@ d ON d.lead_id = l.id ORDER BY 1, 2; COMMIT"
 same "token: a router query" token:zap "(1 row)" "SELECT id, name FROM leads@@ WHERE id = 6; COMMIT"
+same "token: a CTE planned on its own (recursive planning)" token:zap "     6" \
+    "WITH x AS (SELECT id FROM leads@@ WHERE id > 3 ORDER BY id LIMIT 10) SELECT count(*) FROM x JOIN deals@@ d ON d.lead_id = x.id; COMMIT"
+as $C postgres "CREATE FUNCTION count_rows(t regclass) RETURNS bigint LANGUAGE plpgsql AS
+  \$\$DECLARE n bigint; BEGIN EXECUTE format('SELECT count(*) FROM %s', t) INTO n; RETURN n; END\$\$" >/dev/null
+same "token: a function running a query" token:zap "     4" "SELECT count_rows('leads@@'); COMMIT"
 same "token: a write outside its scopes" token:zap 'token "zap" lacks "leads.update"' \
     "UPDATE leads@@ SET name = 'x' WHERE id = 3"
 same "token: a table outside its scopes" token:zap 'token "zap"' "SELECT * FROM countries@@"
@@ -222,7 +227,7 @@ check "before sync_node(): the new node's shards show the principal nothing (fai
     'n=$(sed -n "3p" <<<"$out" | tr -d " "); [ -n "$n" ] && [ "$n" -lt 4 ]' "$out"
 out=$(as $C postgres "SELECT crmperm.grant('rep', 'payroll', ARRAY['read'])")
 check "before sync_node(): a catalog change names the node to copy it to" \
-    'grep -q "never copied to this node" <<<"$out" && grep -q "crmperm.sync_node" <<<"$out"' "$out"
+    'grep -q "never copied to node localhost:$W2" <<<"$out" && grep -q "sync_node(.localhost., $W2)" <<<"$out"' "$out"
 out=$(as $C postgres "SELECT crmperm.sync_node('localhost', $W2)")
 check "sync_node() copies the catalog to the new node" 'grep -q "^         1$" <<<"$out"' "$out"
 cat_w=$(q $W2 -At -c "$catalog"); cat_c=$(q $C -At -c "$catalog")
@@ -232,6 +237,36 @@ same "after sync_node(): every shard again" alice "(4 rows)" \
 out=$(as $W2 alice "SELECT id, ssn FROM leads WHERE id = 3")
 ref=$(as $C alice "SELECT id, ssn FROM leads_local WHERE id = 3")
 check "the new node, directly" '[ "$out" = "$ref" ]' "$(diff <(echo "$ref") <(echo "$out"))"
+
+# ---- managed Citus tables dropped, undistributed; a node removed and added again ----
+out=$(as $C postgres "CREATE TABLE scratch (id int PRIMARY KEY, owner_id text);
+SELECT create_distributed_table('scratch', 'id');
+SELECT crmperm.manage_table('scratch', owner_column => 'owner_id');
+DROP TABLE scratch;
+CREATE TABLE scratch_ref (id int PRIMARY KEY, owner_id text);
+SELECT create_reference_table('scratch_ref');
+SELECT crmperm.manage_table('scratch_ref', owner_column => 'owner_id');
+DROP TABLE scratch_ref;
+CREATE TABLE scratch_und (id int PRIMARY KEY, owner_id text);
+SELECT create_distributed_table('scratch_und', 'id');
+SELECT crmperm.manage_table('scratch_und', owner_column => 'owner_id');
+SELECT undistribute_table('scratch_und');
+DROP TABLE scratch_und;")
+check "a managed distributed or reference table is dropped (unmanaged with it), or undistributed" \
+    '! grep -q "ERROR" <<<"$out"' "$out"
+out=$(as $C postgres "SELECT finding, object FROM crmperm.lint() WHERE finding LIKE 'citus%'")
+check "lint(): every worker in sync" 'grep -q "(0 rows)" <<<"$out"' "$out"
+out=$(as $C postgres "SELECT citus_drain_node('localhost', $W2, shard_transfer_mode => 'block_writes');
+SELECT citus_remove_node('localhost', $W2);
+SELECT citus_add_node('localhost', $W2) > 0 AS added;")
+check "a node drained, removed and added again" '! grep -q "ERROR" <<<"$out"' "$out"
+out=$(as $C postgres "SELECT finding, object, fix FROM crmperm.lint() WHERE finding LIKE 'citus%'")
+check "lint(): the node added again no longer holds the catalog, and the fix says what to run" \
+    'grep -q "citus_node_not_synced | localhost:$W2 | SELECT crmperm.sync_node(.localhost., $W2);" <<<"$out"' "$out"
+out=$(as $C postgres "SELECT crmperm.sync_node('localhost', $W2); SELECT finding FROM crmperm.lint() WHERE finding LIKE 'citus%'")
+check "lint(): in sync again after sync_node()" 'grep -q "(0 rows)" <<<"$out"' "$out"
+out=$(as $W1 alice "SELECT * FROM crmperm.whoami()")
+check "read-only admin functions run on a worker (whoami)" 'grep -q "^ alice " <<<"$out"' "$out"
 
 # ---- audit: each node keeps the denials raised there ----
 denials="SELECT sum(result::bigint) FROM run_command_on_all_nodes(\$\$SELECT count(*) FROM crmperm.audit_log WHERE kind = 'denial'\$\$)"
