@@ -24,7 +24,7 @@ SET LOCAL crmperm.node_token = 'garbage';
 SELECT 1;
 ROLLBACK;
 BEGIN;
-SELECT set_config('crmperm.node_token', 'a1b2c3d4e5f6:99999999999:' || repeat('0', 64) || ':' || session_user, true) IS NOT NULL AS set;
+SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':99999999999:' || session_user, true) IS NOT NULL AS set;
 SELECT 1;
 ROLLBACK;
 -- a hash mask makes the secret; then the signature is checked
@@ -32,18 +32,23 @@ CREATE TABLE ca_t (id int PRIMARY KEY, s text);
 SELECT crmperm.manage_table('ca_t');
 SELECT crmperm.protect_field('ca_t', 's', 'hash');
 BEGIN;
-SELECT set_config('crmperm.node_token', 'a1b2c3d4e5f6:99999999999:' || repeat('0', 64) || ':' || session_user, true) IS NOT NULL AS set;
+SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':99999999999:' || session_user, true) IS NOT NULL AS set;
 SELECT 1;
 ROLLBACK;
 BEGIN;
-SELECT set_config('crmperm.node_token', 'a1b2c3d4e5f6:99999999999:' || repeat('0', 64) || ':someone_else', true) IS NOT NULL AS set;
+SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':99999999999:someone_else', true) IS NOT NULL AS set;
 SELECT 1;
 ROLLBACK;
 BEGIN;
-SELECT set_config('crmperm.node_token', 'a1b2c3d4e5f6:1000:' || repeat('0', 64) || ':' || session_user, true) IS NOT NULL AS set;
+SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':1000:' || session_user, true) IS NOT NULL AS set;
 SELECT 1;
 ROLLBACK;
--- a bad node token does not stop its own RESET
+-- never a role's or database's default (every session of the login would act as the token)
+ALTER ROLE ca_user SET crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:99999999999:ca_user';
+-- a bad node token does not stop its own RESET, nor a COMMIT
+BEGIN;
+SET LOCAL crmperm.node_token = 'garbage';
+COMMIT;
 SET crmperm.node_token = 'garbage';
 RESET crmperm.node_token;
 SELECT current_user = session_user AS unchanged;

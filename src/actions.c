@@ -557,6 +557,7 @@ crm_actions_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 	if (access != OAT_FUNCTION_EXECUTE || crm_parallel_shipped_plan() || !crm_catalog_present())
 		return;
+	crm_citus_check_function(objectId);
 	r = crm_routine(objectId);
 	if (r == NULL)
 		return;

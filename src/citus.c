@@ -38,6 +38,9 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "catalog/pg_namespace.h"
+#include "utils/lsyscache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -260,6 +263,92 @@ crm_citus_plan_in_shards(planner_hook_type planner, Query *parse, const char *qu
 	return result;
 }
 
+/*
+ * No local execution for the rest of the transaction: every shard, this
+ * node's too, is reached through a connection, where its node decides.
+ * (Citus refuses, with its own error, when this transaction already ran
+ * something locally.)
+ */
+static void
+local_execution_off(void)
+{
+	static void (*set_status) (int status);
+	static int (*get_status) (void);
+
+	if (set_status == NULL)
+	{
+		set_status = dlsym(RTLD_DEFAULT, "SetLocalExecutionStatus");
+		get_status = dlsym(RTLD_DEFAULT, "GetCurrentLocalExecutionStatus");
+		if (set_status == NULL || get_status == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("crmperm cannot turn off local execution in this version of Citus")));
+	}
+	/* 2: LOCAL_EXECUTION_DISABLED (Citus 11 to 13) */
+	if (get_status() != 2)
+		set_status(2);
+}
+
+/* ---- paths Citus writes into shards past row security ---- */
+
+/*
+ * Citus functions any role may call that write rows into a shard, or run a
+ * query instrumented, past what crmperm checks: refused to every role
+ * crmperm restricts (Citus's own operations run them as a superuser).
+ *   worker_split_copy, worker_copy_table_to_node: a local COPY into a shard
+ *   worker_save_query_explain_analyze: EXPLAIN ANALYZE, which crmperm refuses
+ */
+void
+crm_citus_check_function(Oid funcid)
+{
+	static const char *const refused[] = {
+		"worker_split_copy", "worker_copy_table_to_node", "worker_save_query_explain_analyze"
+	};
+	char	   *name;
+
+	if (!crm_citus_active() || get_func_namespace(funcid) != PG_CATALOG_NAMESPACE)
+		return;
+	name = get_func_name(funcid);
+	for (int i = 0; name && i < lengthof(refused); i++)
+		if (strcmp(name, refused[i]) == 0 && !crm_role_unrestricted(GetUserId()))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: role \"%s\" may not call %s()",
+							GetUserNameFromId(GetUserId(), false), name),
+					 errdetail("It writes into shards, or reports row counts, past crmperm's row checks."),
+					 errhint("Citus's own shard operations run it as a superuser.")));
+}
+
+/*
+ * A governed INSERT into a Citus table: Citus writes the rows of an
+ * INSERT ... SELECT it runs through the coordinator into a local shard with
+ * COPY, past row security (the tenant boundary, the create scope).  With
+ * local execution off for the transaction every shard is written through a
+ * connection, where the receiving node checks the rows (crmperm's COPY into
+ * a managed table: each row an INSERT).
+ */
+void
+crm_citus_governed_write(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	/* (Citus plans an INSERT ... SELECT as a SELECT: the INSERT privilege tells) */
+	if (stmt == NULL || !crm_citus_active() || crm_role_unrestricted(GetUserId()))
+		return;
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION &&
+			(crm_required_perms(CRM_PLAN_PERMINFOS(stmt), rte) & ACL_INSERT) &&
+			citus_table(rte->relid) && crm_relation(rte->relid) != NULL)
+		{
+			local_execution_off();
+			return;
+		}
+	}
+}
+
 /* ---- statements under a token (tokens.c: node tokens) ---- */
 
 static bool
@@ -299,8 +388,6 @@ bool
 crm_citus_token_statement(PlannedStmt *stmt)
 {
 	static void (*use_coordinated) (void);
-	static void (*set_local_execution) (int status);
-	static int (*local_execution) (void);
 	static void (*propagate_set) (VariableSetStmt *stmt, const char *command);
 	static StringInfo *active_sets;
 	ListCell   *lc;
@@ -323,12 +410,9 @@ crm_citus_token_statement(PlannedStmt *stmt)
 	if (use_coordinated == NULL)
 	{
 		use_coordinated = dlsym(RTLD_DEFAULT, "UseCoordinatedTransaction");
-		set_local_execution = dlsym(RTLD_DEFAULT, "SetLocalExecutionStatus");
-		local_execution = dlsym(RTLD_DEFAULT, "GetCurrentLocalExecutionStatus");
 		propagate_set = dlsym(RTLD_DEFAULT, "PostprocessVariableSetStmt");
 		active_sets = dlsym(RTLD_DEFAULT, "activeSetStmts");
-		if (!use_coordinated || !set_local_execution || !local_execution || !propagate_set ||
-			!active_sets)
+		if (!use_coordinated || !propagate_set || !active_sets)
 		{
 			use_coordinated = NULL;
 			ereport(ERROR,
@@ -337,9 +421,7 @@ crm_citus_token_statement(PlannedStmt *stmt)
 		}
 	}
 
-	/* 2: LOCAL_EXECUTION_DISABLED (Citus 11 to 13) */
-	if (local_execution() != 2)
-		set_local_execution(2);
+	local_execution_off();
 	use_coordinated();
 	if (*active_sets == NULL || strstr((*active_sets)->data, "crmperm.node_token") == NULL)
 	{

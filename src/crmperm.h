@@ -299,6 +299,8 @@ extern void crm_citus_refuse_worker(const char *function);
 extern void crm_citus_note_relation(Oid relid);
 extern bool crm_citus_token_statement(PlannedStmt *stmt);
 extern bool crm_citus_query_touches(Query *query);
+extern void crm_citus_check_function(Oid funcid);
+extern void crm_citus_governed_write(PlannedStmt *stmt);
 extern PlannedStmt *crm_citus_plan_in_shards(planner_hook_type planner, Query *parse,
 											 const char *query_string, int cursorOptions,
 											 ParamListInfo boundParams);

@@ -78,6 +78,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "crmperm.h"
@@ -162,6 +163,7 @@ static Oid	information_schema_nsp = InvalidOid;
 static char *node_token = NULL;	/* crmperm.node_token, see node_token_apply() */
 
 static void node_token_apply(void);
+static char *find_token(const char *s, bool redacted_too);
 
 /*
  * Citus executes a statement under a token as the login role (node tokens,
@@ -786,8 +788,9 @@ static void
 tokens_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
 {
 	pstate->p_sourcetext = crm_token_redact_query(pstate->p_sourcetext);
-	/* (not at SET: a bad node token must not stop its own RESET) */
-	if (!(query->commandType == CMD_UTILITY && IsA(query->utilityStmt, VariableSetStmt)))
+	/* (not at SET: a bad node token must not stop its own RESET; not at COMMIT) */
+	if (!(query->commandType == CMD_UTILITY && (IsA(query->utilityStmt, VariableSetStmt) ||
+												IsA(query->utilityStmt, TransactionStmt))))
 		node_token_apply();
 	if (prev_post_parse_analyze)
 		prev_post_parse_analyze(pstate, query, jstate);
@@ -804,6 +807,7 @@ tokens_executor_start(QueryDesc *queryDesc, int eflags)
 	node_token_apply();
 	if (token.mode != TOKEN_NONE)
 		crm_citus_token_statement(queryDesc->plannedstmt);
+	crm_citus_governed_write(queryDesc->plannedstmt);
 	as_principal = crm_token_as_principal(&user, &sec_context);
 	PG_TRY();
 	{
@@ -1103,7 +1107,7 @@ token_activate(HeapTuple tup, TupleDesc desc, bool session)
 #define NODE_TOKEN_LABEL "crmperm node token key\n"
 
 static void
-node_token_mac(const char *key_id, int64 ends, const char *login, char *hex)
+node_token_mac(const char *key_id, int64 ends, const char *login, char *mac)
 {
 	const bytea *secret = crm_hash_key();
 	pg_cryptohash_ctx *hash;
@@ -1131,21 +1135,34 @@ node_token_mac(const char *key_id, int64 ends, const char *login, char *hex)
 	pg_cryptohash_free(hash);
 	pg_hmac_free(hmac);
 	explicit_bzero(key, sizeof(key));
-	hex_encode((const char *) digest, sizeof(digest), hex);
-	hex[2 * PG_SHA256_DIGEST_LENGTH] = '\0';
+	{
+		char		b64[64];
+		int			len = crm_b64_encode(digest, sizeof(digest), b64, sizeof(b64));
+
+		if (len < SECRET_LEN)
+			elog(ERROR, "could not encode a node token");
+		for (int i = 0; i < SECRET_LEN; i++)	/* base64url, no padding */
+			mac[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+		mac[SECRET_LEN] = '\0';
+	}
 }
 
-/* The node token of the active token, for the login role of this session. */
+/*
+ * The node token of the active token, for the login role of this session.
+ * Shaped like a token (crm_<key id>_<43 characters>, the HMAC in base64url),
+ * so that whatever keeps tokens out of logs and query text stores keeps its
+ * HMAC out too; the end and the login role follow.
+ */
 char *
 crm_token_node_assertion(void)
 {
-	char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+	char		mac[SECRET_LEN + 1];
 	char	   *login = GetUserNameFromId(GetSessionUserId(), false);
 	int64		ends = (int64) time(NULL) + NODE_TOKEN_LIFETIME;
 
 	Assert(token.mode != TOKEN_NONE);
-	node_token_mac(token.key_id, ends, login, hex);
-	return psprintf("%s:" INT64_FORMAT ":%s:%s", token.key_id, ends, hex, login);
+	node_token_mac(token.key_id, ends, login, mac);
+	return psprintf(TOKEN_PREFIX "%s_%s:" INT64_FORMAT ":%s", token.key_id, mac, ends, login);
 }
 
 static void
@@ -1165,41 +1182,43 @@ static void
 node_token_apply(void)
 {
 	char	   *value,
-			   *fields[4],
+			   *login,
 			   *p;
-	char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+	char		key_id[KEY_ID_LEN + 1];
+	char		mac[SECRET_LEN + 1];
 	int64		ends;
 	Datum		key;
 	Oid			argtype = TEXTOID;
 	bool		valid;
+	bool		snapshot;
 
 	if (node_token == NULL || node_token[0] == '\0' || token.mode != TOKEN_NONE ||
 		crm_cache_loading || !IsTransactionState() || IsParallelWorker())
 		return;
 	value = pstrdup(node_token);
-	fields[0] = value;
-	for (int i = 1; i < 4; i++)
-	{
-		p = strchr(fields[i - 1], ':');
-		if (p == NULL)
-			deny_node_token("it is malformed");
-		*p = '\0';
-		fields[i] = p + 1;
-	}
-	ends = strtoi64(fields[1], &p, 10);
-	if (*p != '\0' || strlen(fields[0]) != KEY_ID_LEN || strlen(fields[2]) != sizeof(hex) - 1)
+	/* crm_<key id>_<mac>:<end>:<login role> */
+	if (find_token(value, false) != value || value[TOKEN_LEN] != ':')
 		deny_node_token("it is malformed");
-	if (strcmp(fields[3], GetUserNameFromId(GetSessionUserId(), false)) != 0)
+	memcpy(key_id, value + strlen(TOKEN_PREFIX), KEY_ID_LEN);
+	key_id[KEY_ID_LEN] = '\0';
+	ends = strtoi64(value + TOKEN_LEN + 1, &p, 10);
+	if (*p != ':')
+		deny_node_token("it is malformed");
+	login = p + 1;
+	if (strcmp(login, GetUserNameFromId(GetSessionUserId(), false)) != 0)
 		deny_node_token("it was made for another login role");
 	if (ends < (int64) time(NULL))
 		deny_node_token("it has ended");
+	snapshot = !ActiveSnapshotSet();
+	if (snapshot)
+		PushActiveSnapshot(GetTransactionSnapshot());
 	if (!crm_catalog_present())
 		deny_node_token("crmperm's catalog is not here");
-	node_token_mac(fields[0], ends, fields[3], hex);
-	if (timingsafe_bcmp(hex, fields[2], sizeof(hex) - 1) != 0)
+	node_token_mac(key_id, ends, login, mac);
+	if (timingsafe_bcmp(mac, value + TOKEN_LEN - SECRET_LEN, SECRET_LEN) != 0)
 		deny_node_token("its signature does not match");
 
-	key = CStringGetTextDatum(fields[0]);
+	key = CStringGetTextDatum(key_id);
 	SPI_connect();
 	crm_spi_execute(TOKEN_ROW_QUERY, 1, &argtype, &key, SPI_OK_SELECT);
 	valid = SPI_processed == 1 &&
@@ -1211,6 +1230,27 @@ node_token_apply(void)
 	}
 	token_activate(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, false);
 	SPI_finish();
+	if (snapshot)
+		PopActiveSnapshot();
+}
+
+/*
+ * crmperm.node_token is set for one transaction (SET LOCAL) by the node that
+ * sends a statement: never as a role's or database's default, where it
+ * would make every later session of a login role act as a token.
+ */
+static bool
+check_node_token(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (source == PGC_S_GLOBAL || source == PGC_S_DATABASE || source == PGC_S_USER ||
+		source == PGC_S_DATABASE_USER || source == PGC_S_TEST || source == PGC_S_FILE)
+	{
+		GUC_check_errmsg("crmperm.node_token can only be set in a session");
+		return false;
+	}
+	return true;
 }
 
 /* crmperm.authenticate(token text, session boolean DEFAULT false) */
@@ -1408,7 +1448,7 @@ crm_tokens_init(void)
 							   NULL, &node_token, "", PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE |
 							   GUC_NO_RESET_ALL,
-							   NULL, NULL, NULL);
+							   check_node_token, NULL, NULL);
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = tokens_post_parse_analyze;
 	prev_executor_start = ExecutorStart_hook;

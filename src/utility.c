@@ -241,6 +241,17 @@ copy_into_managed(CopyStmt *stmt, Oid relid, const char *queryString, QueryCompl
 				 errmsg("COPY into managed table \"%s\" supports only FROM STDIN without WHERE",
 						stmt->relation->relname),
 				 errhint("Use COPY ... FROM STDIN (psql's \\copy), and filter the rows before loading them.")));
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = lfirst_node(DefElem, lc);
+
+		if (strcmp(opt->defname, "format") == 0 && strcmp(defGetString(opt), "binary") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("COPY into managed table \"%s\" supports only the text and CSV formats",
+							stmt->relation->relname),
+					 errhint("Load the rows as text or CSV.")));
+	}
 
 	pstate->p_sourcetext = queryString;
 	rel = table_open(relid, RowExclusiveLock);

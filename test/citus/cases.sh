@@ -188,6 +188,10 @@ same "token: a CTE planned on its own (recursive planning)" token:zap "     6" \
 as $C postgres "CREATE FUNCTION count_rows(t regclass) RETURNS bigint LANGUAGE plpgsql AS
   \$\$DECLARE n bigint; BEGIN EXECUTE format('SELECT count(*) FROM %s', t) INTO n; RETURN n; END\$\$" >/dev/null
 same "token: a function running a query" token:zap "     4" "SELECT count_rows('leads@@'); COMMIT"
+out=$(grep -hoE "crm_[0-9a-f]{12}_[A-Za-z0-9_-]{43}" "$CITUS_DIR"/*.log | sort -u)
+check "no node token's signature in any node's log (log_statement = all)" '[ -z "$out" ]' "$out"
+out=$(grep -hcE "crmperm.node_token TO 'crm_[0-9a-f]{12}_\*{43}:" "$CITUS_DIR"/*.log | awk '{s += $1} END {print s + 0}')
+check "the node tokens Citus sent are in the logs, redacted" '[ "$out" -gt 0 ]' "$out"
 same "token: a write outside its scopes" token:zap 'token "zap" lacks "leads.update"' \
     "UPDATE leads@@ SET name = 'x' WHERE id = 3"
 same "token: a table outside its scopes" token:zap 'token "zap"' "SELECT * FROM countries@@"
@@ -283,3 +287,26 @@ check "audit: a denial raised where the shard is (a row outside the create scope
     '[ $((after - before)) -ge 2 ]' "all nodes: $before -> $after"
 out=$(q $C -At -c "SELECT nodeid, result FROM run_command_on_all_nodes(\$\$SELECT ok FROM crmperm.verify_audit()\$\$) ORDER BY 1")
 check "audit: verify_audit() holds on every node" '! grep -q "|f" <<<"$out" && [ $(grep -c "|t" <<<"$out") -eq 3 ]' "$out"
+
+# ---- found by the outside review ----
+out=$(as $C alice "INSERT INTO leads (id, tenant, name, owner_id, team_id)
+  SELECT v.* FROM (VALUES (509, 't2', 'planted', 'carol', 'east')) v(a, b, c, d, e) LIMIT 1")
+check "INSERT ... SELECT through the coordinator cannot cross the tenant boundary" \
+    'grep -q "ERROR" <<<"$out"' "$out"
+out=$(as $W1 alice "INSERT INTO leads (id, tenant, name, owner_id, team_id)
+  SELECT v.* FROM (VALUES (512, 't1', 'planted', 'bob', 'west')) v(a, b, c, d, e) LIMIT 1")
+check "INSERT ... SELECT through a worker cannot write outside the create scope" \
+    'grep -q "ERROR" <<<"$out"' "$out"
+out=$(q $C -At -c "SELECT count(*) FROM leads WHERE id IN (509, 512)")
+check "... and wrote nothing" '[ "$out" = 0 ]' "$out"
+out=$(as $C alice "SELECT * FROM worker_save_query_explain_analyze('SELECT id FROM leads_local', '{}') AS (id int)")
+check "worker_save_query_explain_analyze() (EXPLAIN ANALYZE) refused to principals" \
+    'grep -q "may not call worker_save_query_explain_analyze()" <<<"$out"' "$out"
+shard=$(q $C -At -c "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'leads'::regclass ORDER BY shardid LIMIT 1")
+out=$(as $C bob "SELECT worker_split_copy($shard, 'id', ARRAY[ROW($shard, '-2147483648', '2147483647', 1)::split_copy_info])")
+check "worker_split_copy() (a COPY into a shard) refused to principals" \
+    'grep -q "may not call worker_split_copy()" <<<"$out"' "$out"
+out=$(as $C postgres "ALTER ROLE integrations SET crmperm.node_token = 'x'")
+check "crmperm.node_token cannot be a role's default" 'grep -q "can only be set in a session" <<<"$out"' "$out"
+same "a savepoint around a query under a token" token:zap "(4 rows)" \
+    "SAVEPOINT s; SELECT id FROM leads@@ ORDER BY id; ROLLBACK TO SAVEPOINT s; SELECT 1 AS after; COMMIT"

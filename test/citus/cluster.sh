@@ -21,6 +21,7 @@ max_connections = 100
 fsync = off
 citus.node_conninfo = 'sslmode=disable'
 log_min_messages = warning
+log_statement = 'all'
 lc_messages = 'C'
 CONF
     fi
