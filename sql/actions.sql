@@ -181,6 +181,7 @@ COPY orders FROM STDIN;
 \.
 COPY orders FROM '/etc/passwd';
 COPY orders FROM STDIN WHERE id > 100;
+\.
 -- binary rows are refused before any is read (it crashed the server before 1.6)
 COPY orders FROM STDIN (FORMAT binary);
 \.

@@ -309,6 +309,8 @@ extern PlannedStmt *crm_citus_plan_in_shards(planner_hook_type planner, Query *p
 extern void crm_fields_init(void);
 extern void crm_check_field_writes(Oid roleid, const CrmDecision *d, const CrmPermInfo *perm);
 extern void crm_check_masked(Oid roleid, const CrmDecision *d, const RangeTblEntry *rte);
+extern void crm_hmac_sha256(const uint8 *key, size_t keylen, const uint8 *message, size_t len,
+							uint8 *digest);
 
 /* ---- tokens.c: API tokens, the identity switch, statements under a token ---- */
 extern void crm_tokens_init(void);

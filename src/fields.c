@@ -438,6 +438,25 @@ crmperm_mask_email(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(at ? psprintf(REDACTED_TEXT "%s", at) : REDACTED_TEXT));
 }
 
+/* HMAC-SHA-256 of message with key, into digest (32 bytes: PG_SHA256_DIGEST_LENGTH). */
+void
+crm_hmac_sha256(const uint8 *key, size_t keylen, const uint8 *message, size_t len,
+				uint8 *digest)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+
+	if (ctx == NULL || pg_hmac_init(ctx, key, keylen) < 0 ||
+		pg_hmac_update(ctx, message, len) < 0 ||
+		pg_hmac_final(ctx, digest, 32) < 0)
+	{
+		const char *why = ctx ? pg_hmac_error(ctx) : "out of memory";
+
+		pg_hmac_free(ctx);
+		elog(ERROR, "could not compute an HMAC: %s", why);
+	}
+	pg_hmac_free(ctx);
+}
+
 /*
  * hash: hex HMAC-SHA-256 of the value, keyed with crmperm's secret.  Only
  * where crmperm put it: called directly, it would hash a dictionary of
@@ -449,7 +468,6 @@ crmperm_mask_hash(PG_FUNCTION_ARGS)
 {
 	text	   *value;
 	const bytea *key;
-	pg_hmac_ctx *ctx;
 	uint8		digest[32];
 	char		hex[65];
 
@@ -463,18 +481,8 @@ crmperm_mask_hash(PG_FUNCTION_ARGS)
 				 errmsg("crmperm has no key for the hash mask"),
 				 errhint("Protect the field again with crmperm.protect_field(..., mask => 'hash').")));
 
-	ctx = pg_hmac_create(PG_SHA256);
-	if (ctx == NULL ||
-		pg_hmac_init(ctx, (const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)) < 0 ||
-		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
-	{
-		const char *why = ctx ? pg_hmac_error(ctx) : "out of memory";
-
-		pg_hmac_free(ctx);
-		elog(ERROR, "could not compute the hash mask: %s", why);
-	}
-	pg_hmac_free(ctx);
+	crm_hmac_sha256((const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+					(const uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), digest);
 	hex_encode((const char *) digest, sizeof(digest), hex);
 	hex[64] = '\0';
 	PG_RETURN_TEXT_P(cstring_to_text(hex));

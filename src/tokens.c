@@ -164,6 +164,7 @@ static char *node_token = NULL;	/* crmperm.node_token, see node_token_apply() */
 
 static void node_token_apply(void);
 static char *find_token(const char *s, bool redacted_too);
+static void b64url(const uint8 *bytes, size_t len, char *out);
 
 /*
  * Citus executes a statement under a token as the login role (node tokens,
@@ -969,13 +970,11 @@ crmperm_token_secret(PG_FUNCTION_ARGS)
 	uint8		key_id[KEY_ID_BYTES];
 	uint8		secret[SECRET_BYTES];
 	char		tok[TOKEN_LEN + 1];
-	char		b64[64];
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	bytea	   *hash;
 	TupleDesc	desc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
-	int			len;
 	char	   *p;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -989,12 +988,8 @@ crmperm_token_secret(PG_FUNCTION_ARGS)
 	p = tok + strlen(TOKEN_PREFIX);
 	p += hex_encode((const char *) key_id, sizeof(key_id), p);
 	*p++ = '_';
-	len = crm_b64_encode(secret, sizeof(secret), b64, sizeof(b64));
-	if (len < SECRET_LEN)
-		elog(ERROR, "could not encode a token");
-	for (int i = 0; i < SECRET_LEN; i++)	/* base64url, no padding */
-		*p++ = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-	*p = '\0';
+	b64url(secret, sizeof(secret), p);
+	p += SECRET_LEN;
 	Assert(p - tok == TOKEN_LEN);
 
 	token_hash(tok, TOKEN_LEN, digest);
@@ -1082,6 +1077,20 @@ token_activate(HeapTuple tup, TupleDesc desc, bool session)
 	token.mode = session ? TOKEN_SESSION_PENDING : TOKEN_TRANSACTION;
 }
 
+/* The SECRET_LEN base64url characters (no padding) of 32 bytes, terminated. */
+static void
+b64url(const uint8 *bytes, size_t len, char *out)
+{
+	char		b64[64];
+
+	Assert(len == 32);
+	if (crm_b64_encode(bytes, len, b64, sizeof(b64)) < SECRET_LEN)
+		elog(ERROR, "could not encode a token");
+	for (int i = 0; i < SECRET_LEN; i++)
+		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+	out[SECRET_LEN] = '\0';
+}
+
 /* ---- the token on other nodes (Citus) ---- */
 
 /*
@@ -1111,7 +1120,6 @@ node_token_mac(const char *key_id, int64 ends, const char *login, char *mac)
 {
 	const bytea *secret = crm_hash_key();
 	pg_cryptohash_ctx *hash;
-	pg_hmac_ctx *hmac;
 	uint8		key[PG_SHA256_DIGEST_LENGTH];
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	char	   *message = psprintf("%s:" INT64_FORMAT ":%s", key_id, ends, login);
@@ -1122,29 +1130,16 @@ node_token_mac(const char *key_id, int64 ends, const char *login, char *mac)
 				 errmsg("crmperm has no secret on this node"),
 				 errhint("Run crmperm.sync_node() on the Citus coordinator.")));
 	hash = pg_cryptohash_create(PG_SHA256);
-	hmac = pg_hmac_create(PG_SHA256);
-	if (hash == NULL || hmac == NULL ||
+	if (hash == NULL ||
 		pg_cryptohash_init(hash) < 0 ||
 		pg_cryptohash_update(hash, (const uint8 *) NODE_TOKEN_LABEL, strlen(NODE_TOKEN_LABEL)) < 0 ||
 		pg_cryptohash_update(hash, (const uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret)) < 0 ||
-		pg_cryptohash_final(hash, key, sizeof(key)) < 0 ||
-		pg_hmac_init(hmac, key, sizeof(key)) < 0 ||
-		pg_hmac_update(hmac, (const uint8 *) message, strlen(message)) < 0 ||
-		pg_hmac_final(hmac, digest, sizeof(digest)) < 0)
+		pg_cryptohash_final(hash, key, sizeof(key)) < 0)
 		elog(ERROR, "could not compute a node token");
 	pg_cryptohash_free(hash);
-	pg_hmac_free(hmac);
+	crm_hmac_sha256(key, sizeof(key), (const uint8 *) message, strlen(message), digest);
 	explicit_bzero(key, sizeof(key));
-	{
-		char		b64[64];
-		int			len = crm_b64_encode(digest, sizeof(digest), b64, sizeof(b64));
-
-		if (len < SECRET_LEN)
-			elog(ERROR, "could not encode a node token");
-		for (int i = 0; i < SECRET_LEN; i++)	/* base64url, no padding */
-			mac[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-		mac[SECRET_LEN] = '\0';
-	}
+	b64url(digest, sizeof(digest), mac);
 }
 
 /*
