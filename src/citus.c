@@ -406,6 +406,7 @@ crm_citus_token_statement(PlannedStmt *stmt)
 	}
 	if (!touches)
 		return false;
+	(void) crm_token_relay_role(true);
 
 	if (use_coordinated == NULL)
 	{

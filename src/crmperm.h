@@ -325,6 +325,7 @@ extern void crm_token_check_utility(Node *parsetree);
 extern void crm_tokens_redact(ErrorData *edata);
 extern const char *crm_token_redact_query(const char *text);
 extern char *crm_token_node_assertion(void);
+extern Oid	crm_token_relay_role(bool must_exist);
 extern bool crm_token_as_principal(Oid *user, int *sec_context);
 extern void crm_token_as_login_again(Oid user, int sec_context);
 

@@ -161,6 +161,7 @@ static int	failure_window = 60;	/* seconds */
 static int	lockout = 300;		/* seconds */
 static Oid	information_schema_nsp = InvalidOid;
 static char *node_token = NULL;	/* crmperm.node_token, see node_token_apply() */
+static char *relay_role = NULL;	/* crmperm.citus_relay_role */
 
 static void node_token_apply(void);
 static char *find_token(const char *s, bool redacted_too);
@@ -172,6 +173,7 @@ static void b64url(const uint8 *bytes, size_t len, char *out);
  * subplans) is planned and checked as the principal again.
  */
 static bool login_window = false;
+static Oid	window_user = InvalidOid;	/* the relay role, in the window */
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
@@ -832,7 +834,9 @@ tokens_executor_start(QueryDesc *queryDesc, int eflags)
 bool
 crm_token_as_principal(Oid *user, int *sec_context)
 {
-	if (!login_window || token.mode == TOKEN_NONE)
+	/* (not crmperm's own catalog queries, nor a SECURITY DEFINER function's) */
+	if (!login_window || token.mode == TOKEN_NONE || crm_cache_loading ||
+		GetUserId() != window_user)
 		return false;
 	GetUserIdAndSecContext(user, sec_context);
 	SetUserIdAndSecContext(token.principal, *sec_context);
@@ -875,7 +879,8 @@ tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 	GetUserIdAndSecContext(&user, &sec_context);
 	if (as_login)
 	{
-		SetUserIdAndSecContext(GetSessionUserId(), sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		window_user = crm_token_relay_role(true);
+		SetUserIdAndSecContext(window_user, sec_context | SECURITY_LOCAL_USERID_CHANGE);
 		login_window = true;
 	}
 	PG_TRY();
@@ -1096,21 +1101,23 @@ b64url(const uint8 *bytes, size_t len, char *out)
 /*
  * Citus opens its connections to other nodes as the current role, which
  * under a token is the principal: a NOLOGIN role.  So a statement under a
- * token that reaches Citus tables runs its remote part as the login role
- * (citus.c switches the user while Citus executes), and every node it
- * reaches is told, in the same transaction (SET LOCAL crmperm.node_token),
- * which token that login role presented:
+ * token that reaches Citus tables runs Citus's execution as the relay role
+ * (crmperm.citus_relay_role: a login role of the nodes alone, whose sessions
+ * no client can watch), and every node it reaches is told, in the same
+ * transaction (SET LOCAL crmperm.node_token), which token the statement
+ * runs under:
  *
- *   <key id>:<unix time it ends>:<hex HMAC>:<login role>
+ *   crm_<key id>_<HMAC, 43 base64url characters>:<unix time it ends>:<login role>
  *
- * The HMAC (SHA-256) covers the other three parts, keyed with SHA-256 of a
- * label and crmperm's secret, which every node holds (sync_node()) and no
- * principal reads (a hash mask is an HMAC with the secret itself: it cannot
- * forge one).  A node accepts it only from a session of that login role,
- * before it ends (an hour), while the token itself is valid there; then the
- * transaction runs as the token's principal, narrowed to its scopes, as if
- * authenticate() had been called.  Replayed, it gives its login role what
- * the token gives anyway.
+ * The HMAC-SHA-256 covers the key id, the end and the login role that
+ * presented the token, keyed with SHA-256 of a label and crmperm's secret,
+ * which every node holds (sync_node()) and no principal reads (a hash mask
+ * is an HMAC with the secret itself: it cannot make one).  A node accepts it
+ * only from a session of the relay role, before it ends (an hour), while the
+ * token itself is valid there; then the transaction runs as the token's
+ * principal, narrowed to its scopes, as if authenticate() had been called.
+ * Shaped like a token, its HMAC is redacted from the server log and query
+ * text stores; and only superusers read the setting.
  */
 #define NODE_TOKEN_LIFETIME 3600
 #define NODE_TOKEN_LABEL "crmperm node token key\n"
@@ -1160,6 +1167,36 @@ crm_token_node_assertion(void)
 	return psprintf(TOKEN_PREFIX "%s_%s:" INT64_FORMAT ":%s", token.key_id, mac, ends, login);
 }
 
+/*
+ * The role Citus connects as for statements under a token
+ * (crmperm.citus_relay_role, the same on every node): a login role of the
+ * nodes alone, so no client sees those sessions' statements, node tokens
+ * included.  It must not bypass row security: statements planned while
+ * Citus executes run as it.  InvalidOid when not set (must_exist: an error).
+ */
+Oid
+crm_token_relay_role(bool must_exist)
+{
+	Oid			roleid = (relay_role && relay_role[0]) ? get_role_oid(relay_role, true) : InvalidOid;
+
+	if (!OidIsValid(roleid))
+	{
+		if (!must_exist)
+			return InvalidOid;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a token reaches Citus tables only through crmperm.citus_relay_role"),
+				 errdetail("Citus connects to other nodes as the current role; the token's principal cannot log in."),
+				 errhint("Create a LOGIN role that only the nodes use (NOSUPERUSER NOBYPASSRLS, no crmperm permissions), give Citus a way to connect as it, and set crmperm.citus_relay_role to it on every node.")));
+	}
+	if (superuser_arg(roleid) || has_bypassrls_privilege(roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("crmperm.citus_relay_role \"%s\" must not be a superuser or bypass row security",
+						relay_role)));
+	return roleid;
+}
+
 static void
 deny_node_token(const char *why)
 {
@@ -1200,8 +1237,8 @@ node_token_apply(void)
 	if (*p != ':')
 		deny_node_token("it is malformed");
 	login = p + 1;
-	if (strcmp(login, GetUserNameFromId(GetSessionUserId(), false)) != 0)
-		deny_node_token("it was made for another login role");
+	if (GetSessionUserId() != crm_token_relay_role(false))
+		deny_node_token("only crmperm.citus_relay_role presents one");
 	if (ends < (int64) time(NULL))
 		deny_node_token("it has ended");
 	snapshot = !ActiveSnapshotSet();
@@ -1442,8 +1479,11 @@ crm_tokens_init(void)
 							   "Set by crmperm for Citus connections: the token a statement runs under.",
 							   NULL, &node_token, "", PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE |
-							   GUC_NO_RESET_ALL,
+							   GUC_NO_RESET_ALL | GUC_SUPERUSER_ONLY,
 							   check_node_token, NULL, NULL);
+	DefineCustomStringVariable("crmperm.citus_relay_role",
+							   "The login role Citus connects as for statements under a token.",
+							   NULL, &relay_role, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = tokens_post_parse_analyze;
 	prev_executor_start = ExecutorStart_hook;

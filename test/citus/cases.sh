@@ -14,6 +14,7 @@ CREATE ROLE carol LOGIN IN ROLE crm_users;
 CREATE ROLE dave LOGIN IN ROLE crm_users;
 CREATE ROLE integrations LOGIN;
 CREATE ROLE zapier NOLOGIN IN ROLE crm_users;
+CREATE ROLE crmperm_relay LOGIN;   -- crmperm.citus_relay_role: Citus connects as it under a token
 SELECT crmperm.create_permission_set('rep');
 SELECT crmperm.create_permission_set('manager');
 SQL
@@ -188,6 +189,25 @@ same "token: a CTE planned on its own (recursive planning)" token:zap "     6" \
 as $C postgres "CREATE FUNCTION count_rows(t regclass) RETURNS bigint LANGUAGE plpgsql AS
   \$\$DECLARE n bigint; BEGIN EXECUTE format('SELECT count(*) FROM %s', t) INTO n; RETURN n; END\$\$" >/dev/null
 same "token: a function running a query" token:zap "     4" "SELECT count_rows('leads@@'); COMMIT"
+# a client of the same login role watching another's token statement
+( printf '%s\n' "BEGIN;" "SELECT crmperm.authenticate(:'tok_zap') AS p \\gset" "SELECT count(*) FROM leads;" \
+      "SELECT pg_sleep(3);" "COMMIT;" |
+    $PGBIN/psql -X -q -h "$CITUS_DIR" -p $C -U integrations -d crm $(token_vars) -f - >/dev/null 2>&1 ) &
+sleep 1.5
+watched=""
+for p in $C $W1; do
+    watched="$watched$($PGBIN/psql -X -At -h "$CITUS_DIR" -p $p -U integrations -d crm -c \
+        "SELECT usename || ': ' || query FROM pg_stat_activity WHERE usename = 'crmperm_relay'")"
+done
+wait
+check "Citus's sessions under a token run as the relay role, whose statements other clients cannot read" \
+    'grep -q "crmperm_relay: <insufficient privilege>" <<<"$watched" && ! grep -q "node_token" <<<"$watched"' "$watched"
+out=$(as $W1 token:zap "SELECT current_setting('crmperm.node_token') FROM leads WHERE id = 3")
+check "a principal cannot read the node token its statement runs under" \
+    'grep -q "permission denied to examine \"crmperm.node_token\"\|must be superuser" <<<"$out"' "$out"
+out=$(as $W1 postgres "SET ROLE integrations; BEGIN; SET LOCAL crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:99999999999:integrations'; SELECT 1; ROLLBACK")
+check "a node token presented by anyone but the relay role is refused" \
+    'grep -q "only crmperm.citus_relay_role presents one" <<<"$out"' "$out"
 out=$(grep -hoE "crm_[0-9a-f]{12}_[A-Za-z0-9_-]{43}" "$CITUS_DIR"/*.log | sort -u)
 check "no node token's signature in any node's log (log_statement = all)" '[ -z "$out" ]' "$out"
 out=$(grep -hcE "crmperm.node_token TO 'crm_[0-9a-f]{12}_\*{43}:" "$CITUS_DIR"/*.log | awk '{s += $1} END {print s + 0}')

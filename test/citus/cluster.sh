@@ -20,6 +20,7 @@ max_prepared_transactions = 100
 max_connections = 100
 fsync = off
 citus.node_conninfo = 'sslmode=disable'
+crmperm.citus_relay_role = 'crmperm_relay'
 log_min_messages = warning
 log_statement = 'all'
 lc_messages = 'C'
