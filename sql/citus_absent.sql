@@ -23,26 +23,40 @@ BEGIN;
 SET LOCAL crmperm.node_token = 'garbage';
 SELECT 1;
 ROLLBACK;
+-- well formed, but not presented by the relay role (none is set)
 BEGIN;
 SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':99999999999:' || session_user, true) IS NOT NULL AS set;
 SELECT 1;
 ROLLBACK;
+-- presented by the relay role: ended, no secret yet, then a forged signature
+CREATE ROLE ca_relay LOGIN;
+ALTER SYSTEM SET crmperm.citus_relay_role = 'ca_relay';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SET SESSION AUTHORIZATION ca_relay;
+BEGIN;
+SET LOCAL crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:1000:someone';
+SELECT 1;
+ROLLBACK;
+BEGIN;
+SET LOCAL crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:99999999999:someone';
+SELECT 1;
+ROLLBACK;
+RESET SESSION AUTHORIZATION;
 -- a hash mask makes the secret; then the signature is checked
 CREATE TABLE ca_t (id int PRIMARY KEY, s text);
 SELECT crmperm.manage_table('ca_t');
 SELECT crmperm.protect_field('ca_t', 's', 'hash');
+SET SESSION AUTHORIZATION ca_relay;
 BEGIN;
-SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':99999999999:' || session_user, true) IS NOT NULL AS set;
+SET LOCAL crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:99999999999:someone';
 SELECT 1;
 ROLLBACK;
-BEGIN;
-SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':99999999999:someone_else', true) IS NOT NULL AS set;
-SELECT 1;
-ROLLBACK;
-BEGIN;
-SELECT set_config('crmperm.node_token', 'crm_a1b2c3d4e5f6_' || repeat('A', 43) || ':1000:' || session_user, true) IS NOT NULL AS set;
-SELECT 1;
-ROLLBACK;
+-- only superusers read it
+SELECT current_setting('crmperm.node_token');
+RESET SESSION AUTHORIZATION;
+ALTER SYSTEM RESET crmperm.citus_relay_role;
+SELECT pg_reload_conf();
 -- never a role's or database's default (every session of the login would act as the token)
 ALTER ROLE ca_user SET crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:99999999999:ca_user';
 -- a bad node token does not stop its own RESET, nor a COMMIT
@@ -55,3 +69,4 @@ SELECT current_user = session_user AS unchanged;
 SELECT crmperm.unmanage_table('ca_t');
 DROP TABLE ca_t;
 DROP ROLE ca_user;
+DROP ROLE ca_relay;
