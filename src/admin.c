@@ -105,7 +105,7 @@ typedef struct DispatchInfo
 	CrmAdminRight right;
 	int			permission;
 	bool		dropped_roles;
-	bool		writes;			/* changes the catalog (a volatile function) */
+	bool		writes;			/* changes the catalog: volatile, not read_only_functions */
 	int			nargs;
 	Oid		   *argtypes;
 	char	  **argnames;

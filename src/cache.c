@@ -118,11 +118,11 @@ static TimestampTz current_stmt = 0;
 static void
 crm_relcache_callback(Datum arg, Oid relid)
 {
-	CrmRelation *rel;
+	CrmRelation *rel = (OidIsValid(relid) && rel_hash) ?
+		hash_search(rel_hash, &relid, HASH_FIND, NULL) : NULL;
 
-	if (OidIsValid(relid) && ext_present && rel_hash &&
-		(rel = hash_search(rel_hash, &relid, HASH_FIND, NULL)) != NULL &&
-		rel->toprelid == relid && !rel->citus)
+	/* a managed table that may have become a Citus table (citus.c) */
+	if (rel && ext_present && rel->toprelid == relid && !rel->citus)
 		crm_citus_note_relation(relid);
 	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid))
 		catalog_changes++;
@@ -131,8 +131,7 @@ crm_relcache_callback(Datum arg, Oid relid)
 	if (!OidIsValid(relid) || !ext_present || list_member_oid(watched, relid) ||
 		list_member_oid(scope_relids, relid))
 		inval_count++;
-	else if (rel_built_at == rel_inval_count && rel_hash &&
-			 hash_search(rel_hash, &relid, HASH_FIND, NULL))
+	else if (rel_built_at == rel_inval_count && rel)
 		rel_inval_count++;
 }
 

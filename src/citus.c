@@ -32,18 +32,16 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
-#include "parser/parsetree.h"
-#include "catalog/pg_namespace.h"
-#include "utils/lsyscache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "crmperm.h"
@@ -289,6 +287,27 @@ local_execution_off(void)
 		set_status(2);
 }
 
+/*
+ * Does the plan reach a Citus table, with one of the privileges in perms
+ * (any, when 0; with some, only a managed table counts)?
+ */
+static bool
+plan_reaches_citus(PlannedStmt *stmt, AclMode perms)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && citus_table(rte->relid) &&
+			(perms == 0 || ((crm_required_perms(CRM_PLAN_PERMINFOS(stmt), rte) & perms) &&
+							crm_relation(rte->relid) != NULL)))
+			return true;
+	}
+	return false;
+}
+
 /* ---- paths Citus writes into shards past row security ---- */
 
 /*
@@ -330,23 +349,10 @@ crm_citus_check_function(Oid funcid)
 void
 crm_citus_governed_write(PlannedStmt *stmt)
 {
-	ListCell   *lc;
-
 	/* (Citus plans an INSERT ... SELECT as a SELECT: the INSERT privilege tells) */
-	if (stmt == NULL || !crm_citus_active() || crm_role_unrestricted(GetUserId()))
-		return;
-	foreach(lc, stmt->rtable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		if (rte->rtekind == RTE_RELATION &&
-			(crm_required_perms(CRM_PLAN_PERMINFOS(stmt), rte) & ACL_INSERT) &&
-			citus_table(rte->relid) && crm_relation(rte->relid) != NULL)
-		{
-			local_execution_off();
-			return;
-		}
-	}
+	if (stmt != NULL && crm_citus_active() && !crm_role_unrestricted(GetUserId()) &&
+		plan_reaches_citus(stmt, ACL_INSERT))
+		local_execution_off();
 }
 
 /* ---- statements under a token (tokens.c: node tokens) ---- */
@@ -379,9 +385,9 @@ crm_citus_query_touches(Query *query)
  * Under a token, a statement whose plan reaches Citus tables: every node it
  * reaches runs its part as the token's principal (the node token, sent with
  * SET LOCAL in the coordinated transaction), nothing runs locally as the
- * login role (local execution is off for the transaction: the local shards
+ * relay role (local execution is off for the transaction: the local shards
  * are reached through a connection too), and the caller runs Citus's
- * execution as the login role (tokens.c), which Citus connects as.  True
+ * execution as the relay role (tokens.c), which Citus connects as.  True
  * when it does.
  */
 bool
@@ -390,21 +396,10 @@ crm_citus_token_statement(PlannedStmt *stmt)
 	static void (*use_coordinated) (void);
 	static void (*propagate_set) (VariableSetStmt *stmt, const char *command);
 	static StringInfo *active_sets;
-	ListCell   *lc;
-	bool		touches = false;
 	char	   *command;
 	VariableSetStmt *set;
 
-	if (stmt == NULL || !crm_citus_active())
-		return false;
-	foreach(lc, stmt->rtable)
-	{
-		RangeTblEntry *rte = lfirst(lc);
-
-		if (rte->rtekind == RTE_RELATION && citus_table(rte->relid))
-			touches = true;
-	}
-	if (!touches)
+	if (stmt == NULL || !crm_citus_active() || !plan_reaches_citus(stmt, 0))
 		return false;
 	(void) crm_token_relay_role(true);
 

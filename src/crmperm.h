@@ -327,7 +327,6 @@ extern const char *crm_token_redact_query(const char *text);
 extern char *crm_token_node_assertion(void);
 extern Oid	crm_token_relay_role(bool must_exist);
 extern bool crm_token_as_principal(Oid *user, int *sec_context);
-extern void crm_token_as_login_again(Oid user, int sec_context);
 
 /* ---- audit.c: events that outlive their transaction ---- */
 typedef enum CrmAuditKind

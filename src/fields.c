@@ -1172,7 +1172,7 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 	Oid			user;
 	int			sec_context;
 
-	/* a statement Citus runs for a token's login role is planned as the principal */
+	/* a statement run while Citus executes for a token is planned as its principal */
 	if (crm_token_as_principal(&user, &sec_context))
 	{
 		PG_TRY();
@@ -1181,7 +1181,7 @@ crm_planner(Query *parse, const char *query_string, int cursorOptions,
 		}
 		PG_FINALLY();
 		{
-			crm_token_as_login_again(user, sec_context);
+			SetUserIdAndSecContext(user, sec_context);
 		}
 		PG_END_TRY();
 		return result;

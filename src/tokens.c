@@ -168,12 +168,12 @@ static char *find_token(const char *s, bool redacted_too);
 static void b64url(const uint8 *bytes, size_t len, char *out);
 
 /*
- * Citus executes a statement under a token as the login role (node tokens,
- * below); what runs inside meanwhile (a function's statements, Citus's own
+ * Citus executes a statement under a token as the relay role (node tokens,
+ * below): the relay role while it does, InvalidOid otherwise.  What runs
+ * inside meanwhile as the relay role (a function's statements, Citus's own
  * subplans) is planned and checked as the principal again.
  */
-static bool login_window = false;
-static Oid	window_user = InvalidOid;	/* the relay role, in the window */
+static Oid	window_user = InvalidOid;
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
@@ -328,7 +328,7 @@ tokens_xact_callback(XactEvent event, void *arg)
 			session_ended_in_xact = false;
 			break;
 		case XACT_EVENT_ABORT:
-			login_window = false;
+			window_user = InvalidOid;
 			/* PostgreSQL has restored the user the transaction started with */
 			if (token.mode == TOKEN_TRANSACTION || token.mode == TOKEN_SESSION_PENDING)
 				token_forget();
@@ -822,33 +822,26 @@ tokens_executor_start(QueryDesc *queryDesc, int eflags)
 	PG_FINALLY();
 	{
 		if (as_principal)
-			crm_token_as_login_again(user, sec_context);
+			SetUserIdAndSecContext(user, sec_context);
 	}
 	PG_END_TRY();
 }
 
 /*
- * Inside the login window: become the principal again (true; undo with
- * crm_token_as_login_again()).
+ * Running as the relay role while Citus executes under a token: become the
+ * principal again (true; the caller restores *user and *sec_context).  Not
+ * for crmperm's own catalog queries, nor inside a SECURITY DEFINER function
+ * (the current user is not the relay role there).
  */
 bool
 crm_token_as_principal(Oid *user, int *sec_context)
 {
-	/* (not crmperm's own catalog queries, nor a SECURITY DEFINER function's) */
-	if (!login_window || token.mode == TOKEN_NONE || crm_cache_loading ||
+	if (!OidIsValid(window_user) || token.mode == TOKEN_NONE || crm_cache_loading ||
 		GetUserId() != window_user)
 		return false;
 	GetUserIdAndSecContext(user, sec_context);
 	SetUserIdAndSecContext(token.principal, *sec_context);
-	login_window = false;
 	return true;
-}
-
-void
-crm_token_as_login_again(Oid user, int sec_context)
-{
-	SetUserIdAndSecContext(user, sec_context);
-	login_window = true;
 }
 
 /*
@@ -861,27 +854,25 @@ tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 {
 	Oid			user;
 	int			sec_context;
-	bool		as_login;
-	bool		was_window;
+	bool		as_relay;
+	Oid			was_window = window_user;
 
 	if (token.mode != TOKEN_NONE && !crm_cache_loading && !IsParallelWorker())
 		check_token_valid();
 
 	/*
-	 * Citus connects to other nodes as the login role (see node tokens).
+	 * Citus connects to other nodes as the relay role (see node tokens).
 	 * Statements run inside that window (a function's, Citus's subplans,
 	 * which send their results to other nodes) are planned and checked as
-	 * the principal (crm_token_as_principal()) and run as the login role.
+	 * the principal (crm_token_as_principal()) and run as the relay role.
 	 * Otherwise the user is left alone: authenticate() may change it.
 	 */
-	as_login = token.mode != TOKEN_NONE && crm_citus_token_statement(queryDesc->plannedstmt);
-	was_window = login_window;
+	as_relay = token.mode != TOKEN_NONE && crm_citus_token_statement(queryDesc->plannedstmt);
 	GetUserIdAndSecContext(&user, &sec_context);
-	if (as_login)
+	if (as_relay)
 	{
 		window_user = crm_token_relay_role(true);
 		SetUserIdAndSecContext(window_user, sec_context | SECURITY_LOCAL_USERID_CHANGE);
-		login_window = true;
 	}
 	PG_TRY();
 	{
@@ -892,9 +883,9 @@ tokens_executor_run(CRM_EXECUTOR_RUN_PARAMS)
 	}
 	PG_FINALLY();
 	{
-		if (as_login)
+		if (as_relay)
 			SetUserIdAndSecContext(user, sec_context);
-		login_window = was_window;
+		window_user = was_window;
 	}
 	PG_END_TRY();
 }
