@@ -38,52 +38,52 @@ REVOKE ALL ON crmperm.node_sync FROM PUBLIC;
 -- ---------------------------------------------------------------------------
 -- Shards are managed relations: through Citus's metadata, never their names.
 -- ---------------------------------------------------------------------------
+-- The shards on this node of the given tables (managed tables and their
+-- partitions), with the table each belongs to; none without Citus.
+-- pg_dist_shard names each table's shards, shard_name() their relation (not
+-- through pg_class: Citus hides shards from queries on it; a table being
+-- dropped has no name left for its shards).
+CREATE FUNCTION crmperm._citus_shards(relids oid[]) RETURNS TABLE (relid oid, rel oid)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    IF crmperm._citus_node() IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE $q$
+        SELECT to_regclass(CASE WHEN EXISTS (SELECT FROM pg_class c WHERE c.oid = s.logicalrelid)
+                                THEN shard_name(s.logicalrelid, s.shardid, false) END)::oid,
+               s.logicalrelid::oid
+          FROM pg_dist_shard s
+         WHERE s.logicalrelid::oid = ANY ($1) $q$ USING relids;
+END
+$f$;
+REVOKE ALL ON FUNCTION crmperm._citus_shards(oid[]) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION crmperm._managed_relations()
 RETURNS TABLE (relid oid, resource text, relowner oid, sensitive boolean,
                owner_column name, team_column name, department_column name,
                tenant_column name)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
-BEGIN
-    IF crmperm._citus_node() IS NULL THEN
-        RETURN QUERY
-        WITH RECURSIVE tree(relid, resource) AS (
-            SELECT r.tbl::oid, r.resource FROM crmperm.resources r
-            UNION
-            SELECT i.inhrelid, t.resource FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
-        )
-        SELECT t.relid, t.resource, c.relowner, r.sensitive, r.owner_column,
-               r.team_column, r.department_column, r.tenant_column
-          FROM tree t
-          JOIN crmperm.resources r ON r.resource = t.resource
-          JOIN pg_class c ON c.oid = t.relid;
-        RETURN;
-    END IF;
-    -- The shards of a managed table (and of its partitions) that are here:
-    -- pg_dist_shard names each table's shards, shard_name() their relation.
-    -- (Not through pg_class: Citus hides shards from queries on it.)
-    RETURN QUERY EXECUTE $q$
-        WITH RECURSIVE tree(relid, resource) AS (
-            SELECT r.tbl::oid, r.resource FROM crmperm.resources r
-            UNION
-            SELECT i.inhrelid, t.resource FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
-        ),
-        everything(relid, resource, rel) AS (
-            SELECT t.relid, t.resource, t.relid FROM tree t
-            UNION
-            -- (a table being dropped has no name left for its shards)
-            SELECT to_regclass(CASE WHEN EXISTS (SELECT FROM pg_class c WHERE c.oid = t.relid)
-                                    THEN shard_name(s.logicalrelid, s.shardid, false) END)::oid,
-                   t.resource, t.relid
-              FROM pg_dist_shard s JOIN tree t ON s.logicalrelid::oid = t.relid
-        )
-        SELECT t.relid, t.resource, c.relowner, r.sensitive, r.owner_column,
-               r.team_column, r.department_column, r.tenant_column
-          FROM everything t
-          JOIN crmperm.resources r ON r.resource = t.resource
-          JOIN pg_class c ON c.oid = t.rel
-         WHERE t.relid IS NOT NULL $q$;
-END
-$f$;
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE tree(relid, resource) AS (
+        SELECT r.tbl::oid, r.resource FROM crmperm.resources r
+        UNION
+        SELECT i.inhrelid, t.resource FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+    ),
+    -- each relation, and the managed table or partition whose owner it has
+    everything(relid, resource, rel) AS (
+        SELECT t.relid, t.resource, t.relid FROM tree t
+        UNION
+        SELECT s.relid, t.resource, t.relid
+          FROM crmperm._citus_shards(ARRAY(SELECT relid FROM tree)) s
+          JOIN tree t ON t.relid = s.rel
+    )
+    SELECT e.relid, e.resource, c.relowner, r.sensitive, r.owner_column,
+           r.team_column, r.department_column, r.tenant_column
+      FROM everything e
+      JOIN crmperm.resources r ON r.resource = e.resource
+      JOIN pg_class c ON c.oid = e.rel
+     WHERE e.relid IS NOT NULL
+$$;
 
 -- ---------------------------------------------------------------------------
 -- Each change reaches the workers in its transaction.
