@@ -62,6 +62,14 @@ EXCEPTION WHEN insufficient_privilege THEN
 END
 $$;
 RESET SESSION AUTHORIZATION;
+-- a relay role that bypasses row security is refused
+ALTER ROLE ca_relay BYPASSRLS;
+SET SESSION AUTHORIZATION ca_relay;
+BEGIN;
+SET LOCAL crmperm.node_token = 'crm_a1b2c3d4e5f6_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:99999999999:someone';
+SELECT 1;
+ROLLBACK;
+RESET SESSION AUTHORIZATION;
 ALTER SYSTEM RESET crmperm.citus_relay_role;
 SELECT pg_reload_conf();
 -- never a role's or database's default (every session of the login would act as the token)
